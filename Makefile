@@ -1,0 +1,20 @@
+# The two commands of the README: `make demo` (the main job) and `make test`.
+.PHONY: setup demo test lint bench clean
+
+setup:
+	@bash tools/setup.sh
+
+demo: setup
+	.venv/bin/ristretto demo
+
+test: setup
+	.venv/bin/tox run -e lint,py
+
+lint: setup
+	.venv/bin/ruff check .
+
+bench: setup
+	.venv/bin/python benchmarks/bench_quantize.py
+
+clean:
+	rm -rf .venv .tox build *.egg-info

@@ -1,0 +1,60 @@
+"""Command line: parse, call the library, print."""
+
+import argparse
+import json
+import sys
+
+import torch
+
+from . import __version__
+from .analysis import table_v
+from .formats import Minifloat, from_dict
+
+__all__ = ["main"]
+
+
+def _describe(args):
+    try:
+        fmt = from_dict(json.loads(args.spec))
+    except (json.JSONDecodeError, TypeError, ValueError) as err:
+        sys.exit(f"ristretto formats: {err}")
+    print(f"{fmt!r}\n  slug {fmt.slug}, {fmt.bits} bits, range [{fmt.min_value:g}, {fmt.max_value:g}], "
+          f"smallest positive {fmt.min_positive:g}, {len(fmt.codes())} canonical codes")
+
+
+def _demo(args):
+    print(f"Paper Table V: max quantization error over [-x, x], x = 2**{args.k}, {args.bits}-bit formats")
+    print(f"{'format':<22}{'ours':<22}{'predicted':>12}{'measured':>12}  ok")
+    ok = True
+    for name, fmt, pred, meas in table_v(args.bits, args.exp_bits, args.k):
+        ok &= pred == meas
+        print(f"{name:<22}{fmt.slug:<22}{pred:>12.6g}{meas:>12.6g}  {'yes' if pred == meas else 'NO'}")
+    print("\nIEEE cross-check on 1M random float32 values spanning 2**-150 .. 2**127:")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1 << 20, generator=g) * torch.exp2(torch.randint(-150, 128, (1 << 20,), generator=g).float())
+    for fmt, dtype in ((Minifloat(5, 10, subnormals=True, inf_nan=True), torch.float16),
+                       (Minifloat(8, 7, subnormals=True, inf_nan=True), torch.bfloat16)):
+        same = torch.equal(fmt.quantize(x).view(torch.int32), x.to(dtype).float().view(torch.int32))
+        ok &= same
+        print(f"  {fmt.slug:<14} == torch {str(dtype):<15} bit for bit: {'yes' if same else 'NO'}")
+    return 0 if ok else 1
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="ristretto", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("formats", help="describe a format given as JSON (to_dict form)")
+    p.add_argument("spec", help='e.g. \'{"kind": "dfp", "bits": 8, "frac_bits": 5}\'')
+    p.set_defaults(func=_describe)
+    p = sub.add_parser("demo", help="reproduce the paper's Table V and the IEEE cross-checks")
+    p.add_argument("--bits", type=int, default=8)
+    p.add_argument("--exp-bits", type=int, default=4)
+    p.add_argument("--k", type=int, default=3, help="range [-2**k, 2**k]")
+    p.set_defaults(func=_demo)
+    args = parser.parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Number formats: the single source of truth for widths, biases, code layouts and rounding.
+
+Every other part of the project (network simulation, RTL generators, testbenches,
+synthesis reports) reads its numbers from the value classes defined here.
+"""
+
+from ._base import Format
+from .fixed import DynamicFixedPoint
+from .minifloat import Minifloat
+from .pow2 import PowerOfTwo
+from .rounding import ROUNDING_MODES
+
+__all__ = ["Format", "DynamicFixedPoint", "Minifloat", "PowerOfTwo", "ROUNDING_MODES", "from_dict"]
+
+_KINDS = {"dfp": DynamicFixedPoint, "minifloat": Minifloat, "pow2": PowerOfTwo}
+
+
+def from_dict(d):
+    """Build a format from ``to_dict()`` output: ``{"kind": ..., **constructor parameters}``.
+
+    Raises
+    ------
+    TypeError
+        If ``d`` is not a dict.
+    ValueError
+        For a missing or unknown ``kind`` or unknown parameter names.
+    """
+    if not isinstance(d, dict):
+        raise TypeError(f"Format description must be a dict, not {d!r}")
+    params = dict(d)
+    kind = params.pop("kind", None)
+    if kind not in _KINDS:
+        raise ValueError(
+            f"Format kind must be one of {', '.join(map(repr, _KINDS))}, not {kind!r} (in {d!r})"
+        )
+    cls = _KINDS[kind]
+    known = set(cls.__dataclass_fields__)
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(
+            f"Unknown parameter(s) {', '.join(unknown)} for a {kind!r} format; expected {sorted(known)}"
+        )
+    return cls(**params)

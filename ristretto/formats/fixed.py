@@ -1,0 +1,100 @@
+"""Dynamic fixed point: a B-bit two's complement code scaled by 2**-frac_bits."""
+
+from dataclasses import dataclass
+
+import torch
+
+from ._base import Format, check_int
+from .rounding import round_integer
+
+__all__ = ["DynamicFixedPoint"]
+
+MAX_BITS = 24       # every value is then exactly a float32
+MAX_FRAC_BITS = 100  # keeps every value a normal float32
+
+
+def _signed(k):
+    return f"m{-k}" if k < 0 else str(k)
+
+
+@dataclass(frozen=True)
+class DynamicFixedPoint(Format):
+    """Dynamic fixed point (Ristretto's ``dynamic_fixed_point``).
+
+    Value ``c * 2**-frac_bits`` for a ``bits``-bit two's complement code ``c``.
+
+    Parameters
+    ----------
+    bits : int
+        Word width B, 2 to 24 (every value is then exactly a float32).
+    frac_bits : int
+        Fractional length; may be negative or exceed ``bits``, within ±100.
+
+    Notes
+    -----
+    Range ``[-2**(B-1), 2**(B-1) - 1] * 2**-frac_bits``. Out-of-range values,
+    and ±inf, saturate (never wrap). NaN raises ``ValueError``. The code of
+    ``encode`` is the two's complement value itself (``int64``, signed).
+    """
+
+    bits: int
+    frac_bits: int
+
+    def __post_init__(self):
+        check_int("Word width (bits)", self.bits, 2, MAX_BITS)
+        check_int("Fractional length (frac_bits)", self.frac_bits, -MAX_FRAC_BITS, MAX_FRAC_BITS)
+
+    _float32_exact = True
+
+    @property
+    def step(self):
+        """Quantization step ``2**-frac_bits``."""
+        return 2.0 ** -self.frac_bits
+
+    @property
+    def min_code(self):
+        return -(1 << (self.bits - 1))
+
+    @property
+    def max_code(self):
+        return (1 << (self.bits - 1)) - 1
+
+    @property
+    def max_value(self):
+        return self.max_code * self.step
+
+    @property
+    def min_value(self):
+        return self.min_code * self.step
+
+    @property
+    def min_positive(self):
+        """Smallest positive value (one step); 0.0 is also representable."""
+        return self.step
+
+    @property
+    def slug(self):
+        return f"dfp{self.bits}f{_signed(self.frac_bits)}"
+
+    def to_dict(self):
+        return {"kind": "dfp", "bits": self.bits, "frac_bits": self.frac_bits}
+
+    # -- numerics ----------------------------------------------------------
+    def _code_bounds(self):
+        return self.min_code, self.max_code
+
+    def _scaled_codes(self, x, rounding, u):
+        y = x * (2.0 ** self.frac_bits)
+        # Clamping first is equivalent (the bounds are integers) and lets stochastic
+        # rounding stay inside the range.
+        y.clamp_(self.min_code, self.max_code)
+        return round_integer(y, rounding, u)
+
+    def _quantize_chunk(self, x, rounding, u):
+        return self._scaled_codes(x, rounding, u).mul_(self.step)
+
+    def _encode_values(self, v):
+        return torch.round(v * (2.0 ** self.frac_bits)).to(torch.int64)
+
+    def _decode_codes(self, c):
+        return c.to(torch.float64) * self.step

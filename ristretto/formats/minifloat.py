@@ -1,0 +1,190 @@
+"""Minifloat: sign, E exponent bits and M mantissa bits, with selectable IEEE features."""
+
+from dataclasses import dataclass
+
+import torch
+
+from ._base import Format, check_int
+from ._floatbits import FLOAT_LAYOUT, exponent_field, pow2
+from .rounding import round_integer
+
+__all__ = ["Minifloat"]
+
+_F32_MAX = float(torch.finfo(torch.float32).max)
+
+
+@dataclass(frozen=True)
+class Minifloat(Format):
+    """A float of ``1 + exp_bits + man_bits`` bits, code layout sign | exponent | mantissa.
+
+    Parameters
+    ----------
+    exp_bits : int
+        Exponent width E, 1 to 8.
+    man_bits : int
+        Mantissa (fraction) width M, 0 to 23.
+    bias : int, optional
+        Exponent bias; defaults to ``2**(E-1) - 1``.
+    subnormals : bool
+        Exponent code 0 gives gradual underflow (IEEE subnormals). Default
+        ``False``, the paper's semantics: exponent code 0 means zero, and a
+        code with exponent 0 and a non-zero mantissa is a non-canonical zero.
+    inf_nan : bool
+        Reserve the all-ones exponent for inf (mantissa 0) and NaN, with IEEE
+        overflow: nearest and stochastic rounding overflow to inf,
+        ``toward_zero`` to the largest finite value. NaN propagates. Default
+        ``False``: every exponent code is a normal binade, NaN input raises,
+        overflow and ±inf saturate to ±``max_value``.
+
+    Notes
+    -----
+    With both options, ``Minifloat(5, 10, ...)`` is IEEE binary16,
+    ``Minifloat(8, 7, ...)`` bfloat16 and ``Minifloat(5, 2, ...)`` float8_e5m2.
+    Between 0 and the smallest normal value of a format without subnormals
+    the grid is {0, 2**emin}; a tie there rounds to 0 under ``nearest_even``.
+    The sign of zero is kept (codes ``0`` and ``1 << (E + M)``). Every value
+    must be a float32, so formats whose range leaves float32 are refused.
+    """
+
+    exp_bits: int
+    man_bits: int
+    bias: int = None
+    subnormals: bool = False
+    inf_nan: bool = False
+
+    def __post_init__(self):
+        check_int("Exponent width (exp_bits)", self.exp_bits, 1, 8)
+        check_int("Mantissa width (man_bits)", self.man_bits, 0, 23)
+        if self.bias is None:
+            object.__setattr__(self, "bias", (1 << (self.exp_bits - 1)) - 1)
+        check_int("Exponent bias (bias)", self.bias, -256, 256)
+        for name in ("subnormals", "inf_nan"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, not {getattr(self, name)!r}")
+        if self.inf_nan and self.man_bits == 0:
+            raise ValueError(
+                f"Minifloat(exp_bits={self.exp_bits}, man_bits=0, inf_nan=True) has no NaN code; "
+                "use man_bits >= 1 or inf_nan=False"
+            )
+        if self.inf_nan and self.exp_bits == 1:
+            raise ValueError(
+                "Minifloat(exp_bits=1, inf_nan=True) has no finite non-zero binade; use exp_bits >= 2"
+            )
+        low = self.emin - self.man_bits if self.subnormals else self.emin
+        if low < -149 or self.max_value > _F32_MAX:
+            raise ValueError(
+                f"{self!r} spans 2**{low} .. {self.max_value:g}, outside float32; "
+                "choose a bias that keeps the range within float32"
+            )
+
+    # -- parameters --------------------------------------------------------
+    @property
+    def bits(self):
+        return 1 + self.exp_bits + self.man_bits
+
+    @property
+    def emin(self):
+        """Exponent of the smallest normal binade."""
+        return 1 - self.bias
+
+    @property
+    def emax(self):
+        """Exponent of the largest finite binade."""
+        top = (1 << self.exp_bits) - (2 if self.inf_nan else 1)
+        return top - self.bias
+
+    @property
+    def max_value(self):
+        return 2.0 ** self.emax * (2.0 - 2.0 ** -self.man_bits)
+
+    @property
+    def min_value(self):
+        return -self.max_value
+
+    @property
+    def min_positive(self):
+        return 2.0 ** (self.emin - self.man_bits if self.subnormals else self.emin)
+
+    @property
+    def slug(self):
+        s = f"mf{self.bits}e{self.exp_bits}m{self.man_bits}"
+        if self.bias != (1 << (self.exp_bits - 1)) - 1:
+            s += f"b{self.bias}" if self.bias >= 0 else f"bm{-self.bias}"
+        return s + ("s" if self.subnormals else "") + ("i" if self.inf_nan else "")
+
+    def to_dict(self):
+        return {"kind": "minifloat", "exp_bits": self.exp_bits, "man_bits": self.man_bits,
+                "bias": self.bias, "subnormals": self.subnormals, "inf_nan": self.inf_nan}
+
+    @property
+    def _propagates_nan(self):
+        return self.inf_nan
+
+    @property
+    def _float32_exact(self):
+        # Every scale factor 2**k used below must be a normal float32, and
+        # max + half an ulp must be a float32 (so M <= 22).
+        return self.emin - self.man_bits >= -126 and self.emax <= 126 and self.man_bits <= 22
+
+    def _code_bounds(self):
+        return 0, (1 << self.bits) - 1
+
+    def _canonical(self, c):
+        m_bits = self.man_bits
+        man = c & ((1 << m_bits) - 1)
+        exp_code = (c >> m_bits) & ((1 << self.exp_bits) - 1)
+        ok = torch.ones_like(c, dtype=torch.bool)
+        if not self.subnormals:  # exponent 0 with a mantissa is a non-canonical zero
+            ok &= (exp_code != 0) | (man == 0)
+        if self.inf_nan:  # one quiet NaN pattern per sign
+            top = exp_code == (1 << self.exp_bits) - 1
+            ok &= ~top | (man == 0) | (man == 1 << (m_bits - 1))
+        return ok
+
+    # -- numerics ----------------------------------------------------------
+    def _quantize_chunk(self, x, rounding, u):
+        m = self.man_bits
+        a = x.abs().clamp_(max=2.0 ** (self.emax + 1))
+        e = exponent_field(a).clamp_(self.emin, self.emax)
+        qe = e - m  # exponent of the quantum (ulp) in a's binade
+        if not self.subnormals:
+            qe = torch.where(a < 2.0 ** self.emin, self.emin, qe)
+        r = round_integer(a * pow2(-qe, a.dtype), rounding, u)
+        v = r.mul_(pow2(qe, a.dtype))
+        over = v > self.max_value
+        if self.inf_nan and rounding != "toward_zero":
+            v = torch.where(over, torch.inf, v)
+        else:
+            v = torch.where(over, self.max_value, v)
+            if self.inf_nan:  # IEEE: toward_zero keeps an infinite input infinite
+                v = torch.where(torch.isinf(x), torch.inf, v)
+        return torch.copysign(v, x)
+
+    def _encode_values(self, v):
+        int_dtype, frac, _ = FLOAT_LAYOUT[v.dtype]
+        e_bits, m_bits = self.exp_bits, self.man_bits
+        a = v.abs()
+        e = exponent_field(a)
+        normal = a >= 2.0 ** self.emin
+        exp_code = torch.where(normal, e + self.bias, 0)
+        man_normal = (a.view(int_dtype) >> (frac - m_bits)) & ((1 << m_bits) - 1)
+        man_sub = torch.round(a * 2.0 ** (m_bits - self.emin)).to(int_dtype)
+        man = torch.where(normal, man_normal, man_sub if self.subnormals else 0)
+        if self.inf_nan:
+            special = ~torch.isfinite(a)
+            exp_code = torch.where(special, (1 << e_bits) - 1, exp_code)
+            man = torch.where(torch.isinf(a), 0, torch.where(torch.isnan(a), 1 << (m_bits - 1), man))
+        sign = torch.signbit(v).to(torch.int64)
+        return (sign << (e_bits + m_bits)) | (exp_code.to(torch.int64) << m_bits) | man.to(torch.int64)
+
+    def _decode_codes(self, c):
+        e_bits, m_bits = self.exp_bits, self.man_bits
+        man = (c & ((1 << m_bits) - 1)).to(torch.float64)
+        exp_code = (c >> m_bits) & ((1 << e_bits) - 1)
+        normal = pow2(exp_code - self.bias - m_bits, torch.float64) * (man + (1 << m_bits))
+        sub = man * 2.0 ** (self.emin - m_bits) if self.subnormals else torch.zeros_like(man)
+        v = torch.where(exp_code == 0, sub, normal)
+        if self.inf_nan:
+            top = exp_code == (1 << e_bits) - 1
+            v = torch.where(top, torch.where(man == 0, torch.inf, torch.nan), v)
+        return torch.where(((c >> (e_bits + m_bits)) & 1) == 1, -v, v)
