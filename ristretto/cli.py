@@ -40,6 +40,47 @@ def _demo(args):
     return 0 if ok else 1
 
 
+def _hw_generate(args):
+    from .hw import generate
+
+    try:
+        v_path, j_path = generate(args.spec, args.out)
+    except (TypeError, ValueError) as err:
+        sys.exit(f"ristretto hw generate: {err}")
+    print(f"wrote {v_path}\nwrote {j_path}")
+
+
+def _hw_verify(args):
+    from .hw import build
+    from .sim.amaranth_sim import simulate
+    from .sim.runner import SimulatorMissing, verify
+    from .sim.stimulus import mac_stimulus
+
+    try:
+        if args.fast:
+            mac = build(args.spec)
+            stim = mac_stimulus(mac.config, exhaustive=False, random_vectors=args.random, seed=args.seed)
+            result, tier = simulate(mac, stim), "Amaranth simulator"
+        else:
+            result = verify(args.spec, args.build_dir, exhaustive=not args.no_exhaustive,
+                            random_vectors=args.random, seed=args.seed)
+            tier = "cocotb + Icarus Verilog"
+    except (TypeError, ValueError, SimulatorMissing) as err:
+        sys.exit(f"ristretto hw verify: {err}")
+    rate = result["vectors_per_s"]
+    print(f"{tier}: {result['vectors']} vectors checked in {result['seconds']:.1f} s "
+          f"({rate:,.0f} vectors/s)")
+    if result["passed"]:
+        print("PASS: RTL equals the reference datapath bit for bit")
+        return 0
+    mm = result["first_mismatch"]
+    print(f"FAIL: {result['mismatches']} vectors differ; first at vector {mm['index']}: "
+          f"a={mm['a']} w={mm['w']} valid={mm['valid']} clear={mm['clear']}: "
+          f"acc expected {mm['acc_expected']} got {mm['acc_got']}, "
+          f"out expected {mm['out_expected']} got {mm['out_got']}")
+    return 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="ristretto", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
@@ -52,6 +93,20 @@ def main(argv=None):
     p.add_argument("--exp-bits", type=int, default=4)
     p.add_argument("--k", type=int, default=3, help="range [-2**k, 2**k]")
     p.set_defaults(func=_demo)
+    hw = sub.add_parser("hw", help="MAC hardware: generate Verilog, verify it").add_subparsers(
+        dest="hw_command", required=True)
+    p = hw.add_parser("generate", help="write <module>.v and its manifest <module>.json")
+    p.add_argument("spec", help="preset (fixed8, shift8w4) or a JSON spec file")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=_hw_generate)
+    p = hw.add_parser("verify", help="co-simulate the MAC against the reference model")
+    p.add_argument("spec", help="preset (fixed8, shift8w4) or a JSON spec file")
+    p.add_argument("--build-dir", default="build/verify", help="simulator build directory")
+    p.add_argument("--random", type=int, default=65536, help="random accumulation vectors (default 65536)")
+    p.add_argument("--no-exhaustive", action="store_true", help="skip the exhaustive code pairs")
+    p.add_argument("--fast", action="store_true", help="Amaranth's simulator on random vectors, no Icarus")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_hw_verify)
     args = parser.parse_args(argv)
     return args.func(args) or 0
 

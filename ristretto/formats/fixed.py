@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import torch
 
 from ._base import Format, check_int
-from .rounding import round_integer
+from .rounding import round_integer, round_shift
 
 __all__ = ["DynamicFixedPoint"]
 
@@ -78,6 +78,17 @@ class DynamicFixedPoint(Format):
 
     def to_dict(self):
         return {"kind": "dfp", "bits": self.bits, "frac_bits": self.frac_bits}
+
+    def requantize_codes(self, codes, frac_bits):
+        """Convert integer codes scaled by ``2**-frac_bits`` to this format's codes.
+
+        Integer-exact (int64): shift by ``frac_bits - self.frac_bits`` rounding to
+        nearest even, then saturate. Equal to ``encode(codes * 2**-frac_bits)``
+        wherever float arithmetic would be exact, and the rule the hardware
+        requantizer implements.
+        """
+        codes = torch.as_tensor(codes, dtype=torch.int64)
+        return round_shift(codes, frac_bits - self.frac_bits).clamp_(self.min_code, self.max_code)
 
     # -- numerics ----------------------------------------------------------
     def _code_bounds(self):

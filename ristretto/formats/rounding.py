@@ -2,7 +2,7 @@
 
 import torch
 
-__all__ = ["ROUNDING_MODES", "check_rounding", "round_integer", "uniform_like"]
+__all__ = ["ROUNDING_MODES", "check_rounding", "round_integer", "round_shift", "uniform_like"]
 
 ROUNDING_MODES = ("nearest_even", "nearest_away", "toward_zero", "stochastic")
 
@@ -62,3 +62,18 @@ def uniform_like(y, generator):
         generator = torch.Generator().manual_seed(generator)
     u = torch.rand(y.shape, dtype=y.dtype, device=generator.device, generator=generator)
     return u.to(y.device)
+
+
+def round_shift(n, shift):
+    """Integer ``n / 2**shift`` rounded to nearest, ties to even (exact, any integer dtype).
+
+    This is the rule of the hardware requantizer: keep ``n >> shift``, add one when
+    the dropped bits exceed one half, or equal it and the kept LSB is odd.
+    A ``shift <= 0`` is an exact left shift.
+    """
+    if shift <= 0:
+        return n << -shift
+    q = n >> shift
+    rem = n & ((1 << shift) - 1)
+    half = 1 << (shift - 1)
+    return q + ((rem > half) | ((rem == half) & ((q & 1) == 1))).to(n.dtype)

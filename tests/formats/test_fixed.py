@@ -38,3 +38,19 @@ def test_widest_format_is_exact_in_float32():
 def test_invalid_parameters_are_refused_with_the_bad_value(args, exc, msg):
     with pytest.raises(exc, match=msg):
         DynamicFixedPoint(*args)
+
+
+def test_requantize_codes_equals_encode_where_float_is_exact():
+    g = torch.Generator().manual_seed(0)
+    acc = torch.randint(-(2**23), 2**23, (100_000,), generator=g)
+    acc = torch.cat([acc, torch.arange(-64, 64)])
+    for fmt in (DynamicFixedPoint(8, 3), DynamicFixedPoint(8, -4), DynamicFixedPoint(12, 14)):
+        for acc_frac in (0, 7, 10, 20):
+            want = fmt.encode(acc.double() * 2.0**-acc_frac)
+            assert torch.equal(fmt.requantize_codes(acc, acc_frac), want)
+
+
+def test_requantize_codes_handles_wide_accumulators_exactly():
+    f = DynamicFixedPoint(8, 0)
+    acc = torch.tensor([2**31 - 1, -(2**31), 5 * 2**20 + 2**19, 7 * 2**20 + 2**19, 3 * 2**19])
+    assert f.requantize_codes(acc, 20).tolist() == [127, -128, 6, 8, 2]

@@ -1,0 +1,184 @@
+"""Bit-level reference of the integer MACs: product, accumulation, requantization.
+
+The network's exact mode, the cocotb testbenches and the RTL manifest all use
+these definitions, so software, reference model and hardware share one source.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .formats import DynamicFixedPoint, PowerOfTwo, from_dict
+
+__all__ = ["IntAccumulator", "IntMacConfig", "OVERFLOW_POLICIES"]
+
+OVERFLOW_POLICIES = ("wrap", "saturate")
+
+
+@dataclass(frozen=True)
+class IntAccumulator:
+    """A ``bits``-wide two's complement accumulator; value ``code * 2**-frac_bits``.
+
+    ``overflow`` is ``wrap`` (modulo ``2**bits``) or ``saturate`` (clamp after
+    every addition).
+    """
+
+    bits: int
+    frac_bits: int
+    overflow: str = "wrap"
+
+    def __post_init__(self):
+        if isinstance(self.bits, bool) or not isinstance(self.bits, int) or not 2 <= self.bits <= 48:
+            raise ValueError(f"Accumulator width must be an integer in [2, 48], not {self.bits!r}")
+        if self.overflow not in OVERFLOW_POLICIES:
+            raise ValueError(f"Overflow policy must be 'wrap' or 'saturate', not {self.overflow!r}")
+
+    @property
+    def min_code(self):
+        return -(1 << (self.bits - 1))
+
+    @property
+    def max_code(self):
+        return (1 << (self.bits - 1)) - 1
+
+    def fit(self, v):
+        """Apply the overflow policy to exact integer sums (int64 tensor)."""
+        if self.overflow == "saturate":
+            return v.clamp(self.min_code, self.max_code)
+        return ((v - self.min_code) & ((1 << self.bits) - 1)) + self.min_code
+
+    def to_dict(self):
+        return {"kind": "int", "bits": self.bits, "frac_bits": self.frac_bits, "overflow": self.overflow}
+
+
+@dataclass(frozen=True)
+class IntMacConfig:
+    """Parameters of a fixed-point or barrel-shifter (multiplier-free) MAC.
+
+    Parameters
+    ----------
+    a : DynamicFixedPoint
+        Activation format.
+    w : DynamicFixedPoint or PowerOfTwo
+        Weight format: fixed point gives a multiplier, power of two a shifter.
+    out : DynamicFixedPoint
+        Output format; the requantizer rounds to nearest even and saturates.
+    acc_bits : int
+        Accumulator width (default 32).
+    overflow : str
+        Accumulator overflow policy, ``wrap`` or ``saturate``.
+    """
+
+    a: DynamicFixedPoint
+    w: object
+    out: DynamicFixedPoint
+    acc_bits: int = 32
+    overflow: str = "wrap"
+
+    def __post_init__(self):
+        for name in ("a", "out"):
+            if not isinstance(getattr(self, name), DynamicFixedPoint):
+                raise TypeError(f"{name} must be a DynamicFixedPoint, not {getattr(self, name)!r}")
+        if not isinstance(self.w, (DynamicFixedPoint, PowerOfTwo)):
+            raise TypeError(f"w must be a DynamicFixedPoint or PowerOfTwo, not {self.w!r}")
+        IntAccumulator(self.acc_bits, 0, self.overflow)  # validates width and policy
+
+    @property
+    def family(self):
+        """``fixed`` (multiplier) or ``shift`` (barrel shifter)."""
+        return "fixed" if isinstance(self.w, DynamicFixedPoint) else "shift"
+
+    @property
+    def max_shift(self):
+        """Largest left shift of the barrel shifter (power-of-two weights only)."""
+        return self.w.exp_max - self.w.exp_min
+
+    @property
+    def product_bits(self):
+        """Width of the exact signed product."""
+        if self.family == "fixed":
+            return self.a.bits + self.w.bits
+        return self.a.bits + self.max_shift + 1
+
+    @property
+    def accumulator(self):
+        frac = self.a.frac_bits + (self.w.frac_bits if self.family == "fixed" else -self.w.exp_min)
+        return IntAccumulator(self.acc_bits, frac, self.overflow)
+
+    # -- the datapath --------------------------------------------------------
+    def products(self, a, w):
+        """Exact products of activation codes and weight codes (int64, accumulator scale)."""
+        a, w = torch.as_tensor(a, dtype=torch.int64), torch.as_tensor(w, dtype=torch.int64)
+        if self.family == "fixed":
+            return a * w
+        mag_bits = self.w.bits - 1
+        k = w & ((1 << mag_bits) - 1)
+        shift = k - int(self.w.zero)
+        p = a << shift.clamp(min=0)
+        if self.w.zero:
+            p = torch.where(k == 0, 0, p)
+        return torch.where(((w >> mag_bits) & 1) == 1, -p, p)
+
+    def accumulate(self, products):
+        """Accumulate along the last axis under the overflow policy; returns raw accumulator codes."""
+        acc_fmt = self.accumulator
+        if acc_fmt.overflow == "wrap":  # modular: the order does not matter
+            return acc_fmt.fit(products.sum(-1))
+        acc = torch.zeros(products.shape[:-1], dtype=torch.int64)
+        for k in range(products.shape[-1]):  # saturation depends on the order
+            acc = acc_fmt.fit(acc + products[..., k])
+        return acc
+
+    def output(self, acc):
+        """Requantize raw accumulator codes to output codes (round to nearest even, saturate)."""
+        return self.out.requantize_codes(acc, self.accumulator.frac_bits)
+
+    def dot(self, a, w):
+        """Dot products along the last axis: ``(acc, out)`` codes as the hardware computes them."""
+        acc = self.accumulate(self.products(a, w))
+        return acc, self.output(acc)
+
+    def trace(self, a, w, valid, clear):
+        """Accumulator after each rising edge for a cycle-by-cycle stimulus (1-D sequences).
+
+        At an edge with ``clear`` the sum restarts as this edge's product if
+        ``valid`` else zero; otherwise a ``valid`` product is added.
+        """
+        p = self.products(a, w).tolist()
+        valid, clear = np.asarray(valid).tolist(), np.asarray(clear).tolist()
+        acc_fmt, acc, out = self.accumulator, 0, []
+        lo, hi, mask = acc_fmt.min_code, acc_fmt.max_code, (1 << acc_fmt.bits) - 1
+        for pk, v, c in zip(p, valid, clear, strict=True):
+            s = (0 if c else acc) + (pk if v else 0)
+            acc = min(max(s, lo), hi) if acc_fmt.overflow == "saturate" else ((s - lo) & mask) + lo
+            out.append(acc)
+        return torch.tensor(out, dtype=torch.int64)
+
+    # -- description ---------------------------------------------------------
+    def to_dict(self):
+        return {"a": self.a.to_dict(), "w": self.w.to_dict(), "out": self.out.to_dict(),
+                "acc_bits": self.acc_bits, "overflow": self.overflow}
+
+    @classmethod
+    def from_dict(cls, d):
+        """Inverse of ``to_dict``; ``acc_bits`` (32) and ``overflow`` ("wrap") are optional."""
+        if not isinstance(d, dict):
+            raise TypeError(f"MAC configuration must be a dict, not {d!r}")
+        missing = [k for k in ("a", "w", "out") if k not in d]
+        unknown = sorted(set(d) - {"a", "w", "out", "acc_bits", "overflow"})
+        if missing or unknown:
+            raise ValueError(f"MAC configuration needs keys a, w, out (optional acc_bits, overflow); "
+                             f"missing {missing}, unknown {unknown}")
+        return cls(from_dict(d["a"]), from_dict(d["w"]), from_dict(d["out"]),
+                   d.get("acc_bits", 32), d.get("overflow", "wrap"))
+
+    @classmethod
+    def from_manifest(cls, m):
+        """The configuration a generated manifest describes (its accumulator is checked)."""
+        acc = m["accumulator"]
+        cfg = cls(from_dict(m["a"]), from_dict(m["w"]), from_dict(m["out"]), acc["bits"], acc["overflow"])
+        if cfg.accumulator.to_dict() != acc:
+            raise ValueError(f"Manifest accumulator {acc} disagrees with its formats: "
+                             f"expected {cfg.accumulator.to_dict()}")
+        return cfg

@@ -1,0 +1,1 @@
+"""cocotb testbenches and their runner; installed as ``ristretto.sim``."""

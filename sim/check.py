@@ -1,0 +1,33 @@
+"""Expected values and the verdict of a MAC run, shared by the cocotb and Amaranth testbenches."""
+
+import numpy as np
+
+__all__ = ["expected", "verdict"]
+
+
+def expected(cfg, stim):
+    """Reference ``(acc, out)`` after each edge, from ``ristretto.datapath``."""
+    acc = cfg.trace(stim["a"], stim["w"], stim["valid"], stim["clear"])
+    return acc.numpy(), cfg.output(acc).numpy()
+
+
+def verdict(cfg, stim, acc_reads, out_reads, *, stages, seconds):
+    """Compare reads taken once per cycle (after each edge) with the reference.
+
+    ``acc`` lags the inputs by ``1 + min(stages, 1)`` edges and ``out`` by the
+    latency ``1 + stages``; reads continue ``latency`` cycles past the stimulus.
+    """
+    n = len(stim["a"])
+    acc_got = np.asarray(acc_reads[min(stages, 1):min(stages, 1) + n])
+    out_got = np.asarray(out_reads[stages:stages + n])
+    acc_want, out_want = expected(cfg, stim)
+    bad = np.flatnonzero((acc_got != acc_want) | (out_got != out_want))
+    result = {"vectors": int(n), "seconds": seconds, "vectors_per_s": n / seconds if seconds else None,
+              "passed": not len(bad), "mismatches": int(len(bad))}
+    if len(bad):
+        i = int(bad[0])
+        result["first_mismatch"] = {
+            "index": i, **{k: int(stim[k][i]) for k in ("a", "w", "valid", "clear")},
+            "acc_expected": int(acc_want[i]), "acc_got": int(acc_got[i]),
+            "out_expected": int(out_want[i]), "out_got": int(out_got[i])}
+    return result
