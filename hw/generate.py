@@ -5,9 +5,11 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from ..datapath import IntMacConfig
-from ..formats import DynamicFixedPoint, PowerOfTwo
+from ..datapath import config_from_dict
+from ..formats import DynamicFixedPoint, Minifloat, PowerOfTwo
 from .fixed_mac import FixedMac
+from .float32_mac import Float32Mac
+from .minifloat_mac import MinifloatMac
 from .shift_mac import ShiftMac
 
 __all__ = ["PRESETS", "build", "generate", "load_spec", "module_name", "parse_spec"]
@@ -19,9 +21,13 @@ PRESETS = {
                "acc_bits": 32, "overflow": "wrap", "stages": 0},
     "shift8w4": {"a": _A8.to_dict(), "w": PowerOfTwo(4, -8, -1, zero=False).to_dict(), "out": _A8.to_dict(),
                  "acc_bits": 32, "overflow": "wrap", "stages": 0},
+    # 8-bit minifloat (e4m3, paper semantics) with a float32 adder
+    "minifloat8": {"family": "minifloat", "a": Minifloat(4, 3).to_dict(), "w": Minifloat(4, 3).to_dict(),
+                   "out": Minifloat(4, 3).to_dict(), "accumulator": "fp32", "stages": 0},
+    "float32": {"family": "float32", "stages": 0},
 }
 
-_MACS = {"fixed": FixedMac, "shift": ShiftMac}
+_MACS = {"fixed": FixedMac, "shift": ShiftMac, "minifloat": MinifloatMac, "float32": Float32Mac}
 
 
 def load_spec(spec):
@@ -44,7 +50,7 @@ def parse_spec(spec):
     stages = d.pop("stages", 0)
     if isinstance(stages, bool) or stages not in (0, 1, 2):
         raise ValueError(f"stages must be 0, 1 or 2, not {stages!r}")
-    return IntMacConfig.from_dict(d), stages
+    return config_from_dict(d), stages
 
 
 def build(spec):
@@ -53,11 +59,22 @@ def build(spec):
     return _MACS[config.family](config, stages=stages)
 
 
+def _accumulator(cfg):
+    """The manifest's accumulator description."""
+    if cfg.family in ("fixed", "shift"):
+        return cfg.accumulator.to_dict()
+    if cfg.family == "minifloat" and cfg.accumulator == "exact":
+        return cfg.acc.to_dict()
+    return {"kind": "fp32"}
+
+
 def module_name(mac):
     cfg = mac.config
-    policy = "w" if cfg.overflow == "wrap" else "s"
-    return (f"mac_{cfg.family}_{cfg.a.slug}_{cfg.w.slug}_{cfg.out.slug}"
-            f"_acc{cfg.acc_bits}{policy}_st{mac.stages}")
+    if cfg.family == "float32":
+        return f"mac_float32_st{mac.stages}"
+    acc = _accumulator(cfg)
+    acc_s = "fp32" if acc["kind"] == "fp32" else f"acc{acc['bits']}{acc['overflow'][0]}"
+    return f"mac_{cfg.family}_{cfg.a.slug}_{cfg.w.slug}_{cfg.out.slug}_{acc_s}_st{mac.stages}"
 
 
 def generate(spec, out_dir):
@@ -73,18 +90,20 @@ def generate(spec, out_dir):
     v_path, j_path = out_dir / f"{name}.v", out_dir / f"{name}.json"
     v_path.write_text(text)
     cfg = mac.config
+    ports = {"a": mac.a, "w": mac.w, "acc": mac.acc, "out": mac.out}
     manifest = {
         "module": name,
         "family": cfg.family,
         "verilog": v_path.name,
+        "config": {"family": cfg.family, **cfg.to_dict()},
         "a": cfg.a.to_dict(),
         "w": cfg.w.to_dict(),
         "out": cfg.out.to_dict(),
-        "accumulator": cfg.accumulator.to_dict(),
+        "accumulator": _accumulator(cfg),
         "stages": mac.stages,
         "latency": mac.latency,
-        "ports": {"clk": 1, "rst": 1, "a": cfg.a.bits, "w": cfg.w.bits, "valid": 1, "clear": 1,
-                  "acc": cfg.acc_bits, "out": cfg.out.bits},
+        "ports": {"clk": 1, "rst": 1, **{k: len(v) for k, v in ports.items()}, "valid": 1, "clear": 1},
+        "signed_ports": [k for k, v in ports.items() if v.shape().signed],
     }
     j_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return v_path, j_path

@@ -1,100 +1,46 @@
-"""The pipeline, accumulator and output stage shared by the integer MACs."""
+"""Integer accumulation and requantized output, shared by the fixed-point and barrel-shifter MACs."""
 
-from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Mux, Signal, signed
 
 from ..datapath import IntMacConfig
+from .mac import Mac
 from .requantizer import Requantizer
 
-__all__ = ["IntMac"]
+__all__ = ["IntMac", "int_fit"]
 
 
-class IntMac(wiring.Component):
-    """Base of the integer MACs; subclasses define the weight port and the product.
+def int_fit(m, value, acc_fmt):
+    """Signed ``value`` under the accumulator's overflow policy, to be assigned to the accumulator.
 
-    Ports (clock domain ``sync``: ``clk``, synchronous active-high ``rst``):
-    ``a``, ``w``, ``valid`` (a×w enters the accumulation at this edge), ``clear``
-    (at this edge the sum restarts as this edge's product if ``valid``, else
-    zero), ``acc`` (raw accumulator) and ``out`` (requantized). After the last
-    product, ``out`` is stable ``latency`` edges later.
-
-    Parameters
-    ----------
-    config : IntMacConfig
-    stages : int
-        Extra pipeline registers: 0 (none), 1 (product), 2 (product and output).
+    Wrapping is the assignment itself: ``eq`` truncates a wider value and
+    sign-extends a narrower one.
     """
+    if acc_fmt.overflow == "saturate":
+        return Mux(value > acc_fmt.max_code, acc_fmt.max_code, Mux(value < acc_fmt.min_code, acc_fmt.min_code, value))
+    return value
 
-    family = None
 
-    def __init__(self, config, *, stages=0):
-        # Until validation passes, this object must not warn as an unused elaboratable.
-        self._MustUse__silence = True
-        if not isinstance(config, IntMacConfig):
-            raise TypeError(f"config must be an IntMacConfig, not {config!r}")
-        if config.family != self.family:
-            raise ValueError(f"{type(self).__name__} needs {self.family!r} weights, not {config.w!r}")
-        if isinstance(stages, bool) or stages not in (0, 1, 2):
-            raise ValueError(f"stages must be 0, 1 or 2, not {stages!r}")
-        self._config, self._stages = config, stages
-        self._MustUse__silence = False
-        super().__init__({
-            "a": In(signed(config.a.bits)),
-            "w": In(self._weight_shape()),
-            "valid": In(1),
-            "clear": In(1),
-            "acc": Out(signed(config.acc_bits)),
-            "out": Out(signed(config.out.bits)),
-        })
+class IntMac(Mac):
+    """Base of the integer MACs: ``ACC``-bit accumulator (wrap or saturate), requantizer output."""
 
-    @property
-    def config(self):
-        return self._config
+    config_type = IntMacConfig
 
-    @property
-    def stages(self):
-        return self._stages
+    def _shapes(self):
+        cfg = self._config
+        return signed(cfg.a.bits), self._weight_shape(), signed(cfg.acc_bits), signed(cfg.out.bits)
 
-    @property
-    def latency(self):
-        """Rising edges from the last product to a stable ``out``."""
-        return 1 + self._stages
+    def _start(self, m, p):
+        return int_fit(m, p, self._config.accumulator)
 
-    def _weight_shape(self):
-        raise NotImplementedError
-
-    def _product(self, m):
-        raise NotImplementedError
-
-    def elaborate(self, platform):
-        m = Module()
-        cfg, acc_fmt = self._config, self._config.accumulator
-        product = self._product(m)
-        valid, clear = self.valid, self.clear
-        if self._stages >= 1:
-            p_reg = Signal.like(product)
-            v_reg, c_reg = Signal(), Signal()
-            m.d.sync += [p_reg.eq(product), v_reg.eq(valid), c_reg.eq(clear)]
-            product, valid, clear = p_reg, v_reg, c_reg
-
-        acc = Signal(signed(cfg.acc_bits))
-        base = Mux(clear, 0, acc)
+    def _add(self, m, acc, p):
+        cfg = self._config
         total = Signal(signed(max(cfg.acc_bits, cfg.product_bits) + 1))
-        m.d.comb += total.eq(base + Mux(valid, product, 0))
-        if acc_fmt.overflow == "saturate":
-            nxt = Mux(total > acc_fmt.max_code, acc_fmt.max_code,
-                      Mux(total < acc_fmt.min_code, acc_fmt.min_code, total))
-        else:
-            nxt = total[: cfg.acc_bits]
-        m.d.sync += acc.eq(nxt)
-        m.d.comb += self.acc.eq(acc)
+        m.d.comb += total.eq(acc + p)
+        return int_fit(m, total, cfg.accumulator)
 
+    def _output(self, m, acc):
+        cfg = self._config
         m.submodules.requantizer = rq = Requantizer(
-            in_bits=cfg.acc_bits, shift=acc_fmt.frac_bits - cfg.out.frac_bits, out_bits=cfg.out.bits)
+            in_bits=cfg.acc_bits, shift=cfg.accumulator.frac_bits - cfg.out.frac_bits, out_bits=cfg.out.bits)
         m.d.comb += rq.i.eq(acc)
-        if self._stages >= 2:
-            m.d.sync += self.out.eq(rq.o)
-        else:
-            m.d.comb += self.out.eq(rq.o)
-        return m
+        return rq.o

@@ -51,16 +51,16 @@ def _hw_generate(args):
 
 
 def _hw_verify(args):
-    from .hw import build
+    from .hw import build, parse_spec
     from .sim.amaranth_sim import simulate
     from .sim.runner import SimulatorMissing, verify
     from .sim.stimulus import mac_stimulus
 
     try:
         if args.fast:
-            mac = build(args.spec)
-            stim = mac_stimulus(mac.config, exhaustive=False, random_vectors=args.random, seed=args.seed)
-            result, tier = simulate(mac, stim), "Amaranth simulator"
+            config, _ = parse_spec(args.spec)
+            stim = mac_stimulus(config, exhaustive=False, random_vectors=args.random, seed=args.seed)
+            result, tier = simulate(build(args.spec), stim), "Amaranth simulator"
         else:
             result = verify(args.spec, args.build_dir, exhaustive=not args.no_exhaustive,
                             random_vectors=args.random, seed=args.seed)
@@ -96,11 +96,11 @@ def main(argv=None):
     hw = sub.add_parser("hw", help="MAC hardware: generate Verilog, verify it").add_subparsers(
         dest="hw_command", required=True)
     p = hw.add_parser("generate", help="write <module>.v and its manifest <module>.json")
-    p.add_argument("spec", help="preset (fixed8, shift8w4) or a JSON spec file")
+    p.add_argument("spec", help="preset (fixed8, shift8w4, minifloat8, float32) or a JSON spec file")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_hw_generate)
     p = hw.add_parser("verify", help="co-simulate the MAC against the reference model")
-    p.add_argument("spec", help="preset (fixed8, shift8w4) or a JSON spec file")
+    p.add_argument("spec", help="preset (fixed8, shift8w4, minifloat8, float32) or a JSON spec file")
     p.add_argument("--build-dir", default="build/verify", help="simulator build directory")
     p.add_argument("--random", type=int, default=65536, help="random accumulation vectors (default 65536)")
     p.add_argument("--no-exhaustive", action="store_true", help="skip the exhaustive code pairs")

@@ -1,4 +1,4 @@
-"""Generic cocotb testbench of the integer MACs, driven by the generated manifest.
+"""Generic cocotb testbench of every MAC family, driven by the generated manifest.
 
 Environment: ``RISTRETTO_MANIFEST`` (manifest path), ``RISTRETTO_STIMULUS``
 (``.npz`` with ``a``, ``w``, ``valid``, ``clear``), ``RISTRETTO_RESULT`` (where
@@ -16,14 +16,15 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 from ristretto.sim.check import verdict
 
-from ristretto.datapath import IntMacConfig
+from ristretto.datapath import config_from_dict
 
 
 @cocotb.test()
 async def mac_matches_reference(dut):
     with open(os.environ["RISTRETTO_MANIFEST"]) as f:
         manifest = json.load(f)
-    cfg = IntMacConfig.from_manifest(manifest)
+    cfg = config_from_dict(manifest["config"])
+    signed = set(manifest["signed_ports"])
     stim = dict(np.load(os.environ["RISTRETTO_STIMULUS"]))
     a_mask, w_mask = (1 << manifest["ports"]["a"]) - 1, (1 << manifest["ports"]["w"]) - 1
 
@@ -45,8 +46,9 @@ async def mac_matches_reference(dut):
         else:
             dut.valid.value, dut.clear.value = 0, 0
         await FallingEdge(dut.clk)
-        acc_reads.append(dut.acc.value.to_signed())
-        out_reads.append(dut.out.value.to_signed())
+        acc, out = dut.acc.value, dut.out.value
+        acc_reads.append(acc.to_signed() if "acc" in signed else acc.to_unsigned())
+        out_reads.append(out.to_signed() if "out" in signed else out.to_unsigned())
     result = verdict(cfg, stim, acc_reads, out_reads, stages=manifest["stages"],
                      seconds=time.perf_counter() - t0)
     with open(os.environ["RISTRETTO_RESULT"], "w") as f:

@@ -5,6 +5,28 @@ import numpy as np
 __all__ = ["exhaustive_pairs", "long_accumulation", "mac_stimulus"]
 
 
+def _float32_pool(rng, n):
+    """Float32 bit patterns: moderate magnitudes mostly, plus random patterns, tiny values and specials."""
+    kind = rng.random(n)
+    moderate = (rng.standard_normal(n) * np.exp2(rng.integers(-20, 21, n))).astype(np.float32).view(np.uint32)
+    random_bits = rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)
+    tiny = (rng.integers(0, 2**24, n).astype(np.uint32)) | (rng.integers(0, 2, n).astype(np.uint32) << 31)
+    specials = np.array([0, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0x00800000, 0x7F7FFFFF, 0x3F800000],
+                        np.uint32)[rng.integers(0, 8, n)]
+    out = np.where(kind < 0.7, moderate, np.where(kind < 0.85, random_bits, np.where(kind < 0.95, tiny, specials)))
+    return out.astype(np.int64)
+
+
+def _codes(fmt, rng, n):
+    if fmt.bits > 16:  # too many to enumerate: float32
+        return _float32_pool(rng, n)
+    codes = fmt.codes().numpy()
+    # extremes often, so sums hit accumulator overflow and output saturation
+    ext = np.array([codes.min(), codes.max()] if fmt.to_dict()["kind"] == "dfp" else
+                   fmt.encode(np.array([fmt.max_value, -fmt.max_value], np.float32)))
+    return np.where(rng.random(n) < 0.3, rng.choice(ext, n), rng.choice(codes, n))
+
+
 def exhaustive_pairs(cfg):
     """Every (activation code, weight code) pair as a one-product dot product."""
     a_codes, w_codes = cfg.a.codes().numpy(), cfg.w.codes().numpy()
@@ -16,18 +38,19 @@ def exhaustive_pairs(cfg):
 def long_accumulation(cfg, n, seed, mean_length=256):
     """Random codes in long dot products: random clear (mean length), 90% valid."""
     rng = np.random.default_rng(seed)
-    a_codes, w_codes = cfg.a.codes().numpy(), cfg.w.codes().numpy()
-    # extremes often, so sums hit accumulator overflow and output saturation
-    a = np.where(rng.random(n) < 0.3, rng.choice([a_codes.min(), a_codes.max()], n), rng.choice(a_codes, n))
-    w = np.where(rng.random(n) < 0.3, rng.choice([w_codes.min(), w_codes.max()], n), rng.choice(w_codes, n))
+    a, w = _codes(cfg.a, rng, n), _codes(cfg.w, rng, n)
     clear = (rng.random(n) < 1 / mean_length).astype(np.int8)
     clear[0] = 1
     return {"a": a, "w": w, "valid": (rng.random(n) < 0.9).astype(np.int8), "clear": clear}
 
 
 def mac_stimulus(cfg, *, exhaustive=True, random_vectors=65536, seed=0):
-    """Concatenated stimulus: exhaustive pairs (if asked) then long random accumulations."""
-    parts = [exhaustive_pairs(cfg)] if exhaustive else []
+    """Concatenated stimulus: exhaustive pairs (if asked, for <= 16 bits of operands), then long random
+    accumulations."""
+    parts = [exhaustive_pairs(cfg)] if exhaustive and cfg.a.bits + cfg.w.bits <= 16 else []
     if random_vectors:
         parts.append(long_accumulation(cfg, random_vectors, seed))
+    if not parts:
+        raise ValueError("No vectors to simulate: keep the exhaustive pairs (operands of <= 16 bits together) "
+                         "or ask for random vectors (random_vectors / --random N > 0)")
     return {k: np.concatenate([p[k] for p in parts]) for k in ("a", "w", "valid", "clear")}

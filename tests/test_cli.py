@@ -19,3 +19,28 @@ def test_formats_describes_a_format(capsys):
 def test_formats_reports_a_bad_spec_in_one_line():
     with pytest.raises(SystemExit, match=r"^ristretto formats: Word width \(bits\) must be in \[2, 24\], not 99$"):
         main(["formats", '{"kind": "dfp", "bits": 99, "frac_bits": 5}'])
+
+
+def test_hw_generate_and_fast_verify(tmp_path, capsys):
+    assert main(["hw", "generate", "shift8w4", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mac_shift_dfp8f4_pow4em8em1nz_dfp8f4_acc32w_st0.json",
+                                                          "mac_shift_dfp8f4_pow4em8em1nz_dfp8f4_acc32w_st0.v"]
+    assert main(["hw", "verify", "minifloat8", "--fast", "--random", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "Amaranth simulator: 300 vectors checked" in out and "PASS" in out
+
+
+def test_hw_verify_reports_bad_requests_in_one_line():
+    with pytest.raises(SystemExit, match=r"^ristretto hw verify: No vectors to simulate: keep the exhaustive"):
+        main(["hw", "verify", "fixed8", "--fast", "--random", "0"])
+    with pytest.raises(SystemExit, match=r"^ristretto hw generate: MAC spec must be a preset"):
+        main(["hw", "generate", "fixed7", "--out", "x"])
+
+
+def test_hw_verify_prints_the_first_mismatch(monkeypatch, capsys):
+    from hw_helpers import truncating_requantizer
+
+    truncating_requantizer(monkeypatch)
+    assert main(["hw", "verify", "fixed8", "--fast", "--random", "400"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL:" in out and "first at vector" in out and "out expected" in out

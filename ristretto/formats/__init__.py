@@ -10,7 +10,13 @@ from .minifloat import Minifloat
 from .pow2 import PowerOfTwo
 from .rounding import ROUNDING_MODES
 
-__all__ = ["Format", "DynamicFixedPoint", "Minifloat", "PowerOfTwo", "ROUNDING_MODES", "from_dict"]
+__all__ = ["Format", "DynamicFixedPoint", "Minifloat", "PowerOfTwo", "ROUNDING_MODES", "from_dict",
+           "FLOAT32", "FLOAT16", "BFLOAT16"]
+
+#: IEEE binary32, binary16 and bfloat16 as minifloats (codes are their bit patterns).
+FLOAT32 = Minifloat(8, 23, subnormals=True, inf_nan=True)
+FLOAT16 = Minifloat(5, 10, subnormals=True, inf_nan=True)
+BFLOAT16 = Minifloat(8, 7, subnormals=True, inf_nan=True)
 
 _KINDS = {"dfp": DynamicFixedPoint, "minifloat": Minifloat, "pow2": PowerOfTwo}
 

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ._base import Format, check_int
@@ -87,7 +88,10 @@ class DynamicFixedPoint(Format):
         wherever float arithmetic would be exact, and the rule the hardware
         requantizer implements.
         """
-        codes = torch.as_tensor(codes, dtype=torch.int64)
+        if isinstance(codes, torch.Tensor):
+            codes = codes.to(torch.int64)
+        else:
+            codes = torch.from_numpy(np.array(codes, dtype=np.int64))
         return round_shift(codes, frac_bits - self.frac_bits).clamp_(self.min_code, self.max_code)
 
     # -- numerics ----------------------------------------------------------

@@ -17,6 +17,18 @@ def test_verilog_is_reproducible_and_has_no_paths(preset, tmp_path):
     assert f"module {json.loads(j1.read_text())['module']}(" in text
 
 
+def test_float_manifests(tmp_path):
+    m = json.loads(generate("minifloat8", tmp_path)[1].read_text())
+    assert m["accumulator"] == {"kind": "fp32"} and m["ports"]["acc"] == 32 and m["signed_ports"] == []
+    assert m["a"] == {"kind": "minifloat", "exp_bits": 4, "man_bits": 3, "bias": 7, "subnormals": False,
+                      "inf_nan": False}
+    m = json.loads(generate("float32", tmp_path)[1].read_text())
+    assert m["module"] == "mac_float32_st0" and m["a"]["exp_bits"] == 8 and m["a"]["man_bits"] == 23
+    exact = dict(PRESETS["minifloat8"], accumulator="exact", acc_bits=40)
+    m = json.loads(generate(exact, tmp_path)[1].read_text())
+    assert m["accumulator"] == {"kind": "int", "bits": 40, "frac_bits": 18, "overflow": "wrap"}
+
+
 def test_manifest_describes_ports_formats_and_accumulator(tmp_path):
     _, j = generate("shift8w4", tmp_path)
     m = json.loads(j.read_text())
@@ -24,8 +36,9 @@ def test_manifest_describes_ports_formats_and_accumulator(tmp_path):
     assert m["verilog"] == m["module"] + ".v"
     assert m["w"] == {"kind": "pow2", "bits": 4, "exp_min": -8, "exp_max": -1, "zero": False}
     assert m["accumulator"] == {"kind": "int", "bits": 32, "frac_bits": 12, "overflow": "wrap"}
-    assert m["latency"] == 1 and m["ports"] == {"clk": 1, "rst": 1, "a": 8, "w": 4, "valid": 1, "clear": 1,
-                                                 "acc": 32, "out": 8}
+    assert m["latency"] == 1 and m["ports"] == {"clk": 1, "rst": 1, "a": 8, "w": 4, "acc": 32, "out": 8,
+                                                 "valid": 1, "clear": 1}
+    assert m["signed_ports"] == ["a", "acc", "out"]
 
 
 def test_json_spec_file(tmp_path):
@@ -38,7 +51,7 @@ def test_json_spec_file(tmp_path):
 
 
 def test_bad_specs():
-    with pytest.raises(ValueError, match=r"^MAC spec must be a preset \(fixed8, shift8w4\) or an existing .json file"):
+    with pytest.raises(ValueError, match=r"^MAC spec must be a preset \(fixed8, shift8w4, minifloat8, float32\) or"):
         load_spec("fixed9")
     with pytest.raises(ValueError, match=r"^stages must be 0, 1 or 2, not 5$"):
         generate(dict(PRESETS["fixed8"], stages=5), "unused")

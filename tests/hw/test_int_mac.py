@@ -55,5 +55,5 @@ def test_latency_and_errors():
         FixedMac(cfg, stages=3)
     with pytest.raises(ValueError, match=r"^ShiftMac needs 'shift' weights, not DynamicFixedPoint"):
         ShiftMac(cfg)
-    with pytest.raises(TypeError, match=r"^config must be an IntMacConfig, not 'fixed8'$"):
+    with pytest.raises(TypeError, match=r"^FixedMac takes a config of type IntMacConfig, not 'fixed8'$"):
         FixedMac("fixed8")

@@ -5,14 +5,16 @@ from hw_helpers import truncating_requantizer
 from ristretto.hw import PRESETS
 from ristretto.sim.runner import verify
 
+from ristretto.formats import Minifloat
+
 pytestmark = pytest.mark.sim
 
 
-@pytest.mark.parametrize("preset", ["fixed8", "shift8w4"])
-def test_presets_exhaustive_and_long_accumulations(preset, tmp_path):
+@pytest.mark.parametrize(("preset", "pairs"), [("fixed8", 256 * 256), ("shift8w4", 256 * 16),
+                                               ("minifloat8", 242 * 242), ("float32", 0)])
+def test_presets_exhaustive_and_long_accumulations(preset, pairs, tmp_path):
     result = verify(preset, tmp_path, exhaustive=True, random_vectors=65536)
     assert result["passed"], result.get("first_mismatch")
-    pairs = 256 * 256 if preset == "fixed8" else 256 * 16
     assert result["vectors"] == pairs + 65536
 
 
@@ -26,14 +28,20 @@ SWEEP = [
      "out": {"kind": "dfp", "bits": 6, "frac_bits": -1}, "acc_bits": 13, "overflow": "saturate", "stages": 2},
     {"a": {"kind": "dfp", "bits": 12, "frac_bits": 6}, "w": {"kind": "dfp", "bits": 10, "frac_bits": 9},
      "out": {"kind": "dfp", "bits": 16, "frac_bits": 8}, "acc_bits": 24, "overflow": "wrap", "stages": 0},
+    {"family": "minifloat", "a": Minifloat(5, 2, subnormals=True).to_dict(), "w": Minifloat(4, 3).to_dict(),
+     "out": Minifloat(4, 3, subnormals=True).to_dict(), "accumulator": "fp32", "stages": 1},
+    {"family": "minifloat", "a": Minifloat(4, 3).to_dict(), "w": Minifloat(3, 2).to_dict(),
+     "out": Minifloat(5, 2).to_dict(), "accumulator": "exact", "acc_bits": 36, "overflow": "saturate", "stages": 2},
+    {"family": "float32", "stages": 2},
 ]
 
 
 @pytest.mark.parametrize("spec", SWEEP, ids=["fixed6x5-sat12-st1", "fixed4x8-wrap14-st2", "shift7x5z-sat13-st2",
-                                             "fixed12x10-wrap24"])
+                                             "fixed12x10-wrap24", "mf-e5m2s-x-e4m3-fp32-st1",
+                                             "mf-e4m3-x-e3m2-exact36s-st2", "float32-st2"])
 def test_swept_configurations(spec, tmp_path):
-    exhaustive = spec["a"]["bits"] + spec["w"]["bits"] <= 16
-    result = verify(spec, tmp_path, exhaustive=exhaustive, random_vectors=20000, seed=3)
+    # exhaustive pairs where the operands have <= 16 bits together, then random accumulations
+    result = verify(spec, tmp_path, exhaustive=True, random_vectors=20000, seed=3)
     assert result["passed"], result.get("first_mismatch")
 
 

@@ -1,4 +1,4 @@
-"""Bit-level reference of the integer MACs: product, accumulation, requantization.
+"""Bit-level reference of the integer MACs (fixed point, barrel shifter).
 
 The network's exact mode, the cocotb testbenches and the RTL manifest all use
 these definitions, so software, reference model and hardware share one source.
@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .formats import DynamicFixedPoint, PowerOfTwo, from_dict
+from ..formats import DynamicFixedPoint, PowerOfTwo, from_dict
 
-__all__ = ["IntAccumulator", "IntMacConfig", "OVERFLOW_POLICIES"]
+__all__ = ["IntAccumulator", "IntMacConfig", "OVERFLOW_POLICIES", "as_codes", "int_trace"]
 
 OVERFLOW_POLICIES = ("wrap", "saturate")
 
@@ -29,8 +29,8 @@ class IntAccumulator:
     overflow: str = "wrap"
 
     def __post_init__(self):
-        if isinstance(self.bits, bool) or not isinstance(self.bits, int) or not 2 <= self.bits <= 48:
-            raise ValueError(f"Accumulator width must be an integer in [2, 48], not {self.bits!r}")
+        if isinstance(self.bits, bool) or not isinstance(self.bits, int) or not 2 <= self.bits <= 53:
+            raise ValueError(f"Accumulator width must be an integer in [2, 53], not {self.bits!r}")
         if self.overflow not in OVERFLOW_POLICIES:
             raise ValueError(f"Overflow policy must be 'wrap' or 'saturate', not {self.overflow!r}")
 
@@ -50,6 +50,30 @@ class IntAccumulator:
 
     def to_dict(self):
         return {"kind": "int", "bits": self.bits, "frac_bits": self.frac_bits, "overflow": self.overflow}
+
+
+def as_codes(x):
+    """Integer codes as an int64 tensor, from a tensor, array or sequence."""
+    if isinstance(x, torch.Tensor):
+        return x.to(torch.int64)
+    return torch.from_numpy(np.array(x, dtype=np.int64))
+
+
+def int_trace(products, valid, clear, acc_fmt):
+    """Integer accumulator after each edge under the port contract (``IntAccumulator`` policy).
+
+    At an edge with ``clear`` the sum restarts as this edge's product if
+    ``valid`` else zero; otherwise a ``valid`` product is added.
+    """
+    p = np.asarray(products, dtype=np.int64).tolist()
+    valid, clear = np.asarray(valid).tolist(), np.asarray(clear).tolist()
+    acc, out = 0, []
+    lo, hi, mask = acc_fmt.min_code, acc_fmt.max_code, (1 << acc_fmt.bits) - 1
+    for pk, v, c in zip(p, valid, clear, strict=True):
+        s = (0 if c else acc) + (pk if v else 0)
+        acc = min(max(s, lo), hi) if acc_fmt.overflow == "saturate" else ((s - lo) & mask) + lo
+        out.append(acc)
+    return np.array(out, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -109,7 +133,7 @@ class IntMacConfig:
     # -- the datapath --------------------------------------------------------
     def products(self, a, w):
         """Exact products of activation codes and weight codes (int64, accumulator scale)."""
-        a, w = torch.as_tensor(a, dtype=torch.int64), torch.as_tensor(w, dtype=torch.int64)
+        a, w = as_codes(a), as_codes(w)
         if self.family == "fixed":
             return a * w
         mag_bits = self.w.bits - 1
@@ -140,20 +164,8 @@ class IntMacConfig:
         return acc, self.output(acc)
 
     def trace(self, a, w, valid, clear):
-        """Accumulator after each rising edge for a cycle-by-cycle stimulus (1-D sequences).
-
-        At an edge with ``clear`` the sum restarts as this edge's product if
-        ``valid`` else zero; otherwise a ``valid`` product is added.
-        """
-        p = self.products(a, w).tolist()
-        valid, clear = np.asarray(valid).tolist(), np.asarray(clear).tolist()
-        acc_fmt, acc, out = self.accumulator, 0, []
-        lo, hi, mask = acc_fmt.min_code, acc_fmt.max_code, (1 << acc_fmt.bits) - 1
-        for pk, v, c in zip(p, valid, clear, strict=True):
-            s = (0 if c else acc) + (pk if v else 0)
-            acc = min(max(s, lo), hi) if acc_fmt.overflow == "saturate" else ((s - lo) & mask) + lo
-            out.append(acc)
-        return torch.tensor(out, dtype=torch.int64)
+        """Accumulator after each rising edge for a cycle-by-cycle stimulus (see ``int_trace``)."""
+        return torch.from_numpy(int_trace(self.products(a, w), valid, clear, self.accumulator))
 
     # -- description ---------------------------------------------------------
     def to_dict(self):
@@ -172,13 +184,3 @@ class IntMacConfig:
                              f"missing {missing}, unknown {unknown}")
         return cls(from_dict(d["a"]), from_dict(d["w"]), from_dict(d["out"]),
                    d.get("acc_bits", 32), d.get("overflow", "wrap"))
-
-    @classmethod
-    def from_manifest(cls, m):
-        """The configuration a generated manifest describes (its accumulator is checked)."""
-        acc = m["accumulator"]
-        cfg = cls(from_dict(m["a"]), from_dict(m["w"]), from_dict(m["out"]), acc["bits"], acc["overflow"])
-        if cfg.accumulator.to_dict() != acc:
-            raise ValueError(f"Manifest accumulator {acc} disagrees with its formats: "
-                             f"expected {cfg.accumulator.to_dict()}")
-        return cfg

@@ -1,0 +1,28 @@
+"""Bit-level reference models of the MAC datapaths, one definition for network, testbench and RTL."""
+
+from .floating import Float32MacConfig, MinifloatMacConfig, f32_bits, f32_from_bits, f32_multiply
+from .integer import OVERFLOW_POLICIES, IntAccumulator, IntMacConfig, int_trace
+
+__all__ = ["IntAccumulator", "IntMacConfig", "MinifloatMacConfig", "Float32MacConfig", "OVERFLOW_POLICIES",
+           "config_from_dict", "f32_bits", "f32_from_bits", "f32_multiply", "int_trace"]
+
+
+def config_from_dict(d):
+    """A MAC configuration from its dict: ``{"family": "fixed"|"shift"|"minifloat"|"float32", ...}``.
+
+    The family may be omitted for the integer MACs (it follows from the weight format).
+    """
+    d = dict(d)
+    family = d.pop("family", None)
+    if family == "minifloat":
+        return MinifloatMacConfig.from_dict(d)
+    if family == "float32":
+        if d:
+            raise ValueError(f"The float32 MAC takes no parameters, not {sorted(d)}")
+        return Float32MacConfig()
+    if family not in (None, "fixed", "shift"):
+        raise ValueError(f"MAC family must be 'fixed', 'shift', 'minifloat' or 'float32', not {family!r}")
+    cfg = IntMacConfig.from_dict(d)
+    if family is not None and cfg.family != family:
+        raise ValueError(f"Family {family!r} disagrees with the weight format {cfg.w!r}")
+    return cfg

@@ -1,0 +1,202 @@
+"""Bit-level reference of the float MACs: minifloat operands or float32 operands, float32 or exact sums.
+
+Float32 arithmetic here is numpy's binary32, which is IEEE 754 with round to
+nearest even; the RTL must equal it bit for bit.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..formats import FLOAT32, Minifloat, from_dict
+from .integer import IntAccumulator, as_codes, int_trace
+
+__all__ = ["Float32MacConfig", "MinifloatMacConfig", "f32_bits", "f32_from_bits", "f32_multiply"]
+
+
+_QNAN = 0x7FC00000  # the one NaN the float units produce
+
+
+def f32_bits(x):
+    """Bit patterns (int64 numpy) of float32 values; every NaN becomes the quiet NaN 0x7FC00000."""
+    x = np.asarray(x, dtype=np.float32)
+    return np.where(np.isnan(x), _QNAN, FLOAT32.encode(x))
+
+
+def f32_from_bits(bits):
+    """Float32 values (numpy) of bit patterns."""
+    return FLOAT32.decode(np.asarray(bits, dtype=np.int64))
+
+
+def f32_multiply(a, b):
+    """Float32 product with flush-to-zero semantics (the baseline multiplier).
+
+    Subnormal inputs count as zero (DAZ); the product is rounded to 24
+    significant bits, nearest even, with an unbounded exponent; results below
+    2**-126 become a signed zero (FTZ), above the largest float32 ±inf. Inf and
+    NaN follow IEEE (inf × 0 is NaN).
+    """
+    a = np.asarray(a, np.float32).astype(np.float64)
+    b = np.asarray(b, np.float32).astype(np.float64)
+    tiny = 2.0**-126
+    a = np.where(np.abs(a) < tiny, np.copysign(0.0, a), a)
+    b = np.where(np.abs(b) < tiny, np.copysign(0.0, b), b)
+    with np.errstate(invalid="ignore", over="ignore"):
+        p = a * b  # exact: 48 significant bits fit in binary64
+        # rounding far from the subnormal range gives the unbounded-exponent rounding
+        scaled = (p * 2.0**200).astype(np.float32).astype(np.float64) * 2.0**-200
+        small = np.abs(p) < 2.0**-100
+        r = np.where(small, scaled, p.astype(np.float32).astype(np.float64))
+        r = np.where(np.abs(r) < tiny, np.copysign(0.0, p), r)
+    return r.astype(np.float32)
+
+
+def _f32_trace(p, valid, clear):
+    """Float32 accumulator after each edge: clear restarts with this product (or +0)."""
+    acc, out = np.float32(0.0), []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for pk, v, c in zip(p.tolist(), np.asarray(valid).tolist(), np.asarray(clear).tolist(), strict=True):
+            pk = np.float32(pk)
+            if c:
+                acc = pk if v else np.float32(0.0)
+            elif v:
+                acc = np.float32(acc + pk)
+            out.append(acc)
+    return np.array(out, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class MinifloatMacConfig:
+    """A minifloat MAC: exact product, float32 (``accumulator="fp32"``) or exact fixed-point sum.
+
+    Parameters
+    ----------
+    a, w, out : Minifloat
+        Operand and output formats, without inf/NaN (``inf_nan=False``);
+        subnormals are allowed.
+    accumulator : str
+        ``fp32``: an IEEE binary32 adder, round to nearest even (the paper's
+        MAC). ``exact``: a two's complement fixed-point accumulator of
+        ``acc_bits`` bits whose LSB is the smallest product quantum; it never
+        rounds (overflow follows ``overflow``).
+    acc_bits : int
+        Width of the exact accumulator (ignored for fp32), at most 53.
+    overflow : str
+        ``wrap`` or ``saturate`` for the exact accumulator.
+
+    Raises
+    ------
+    ValueError
+        If a product of the operand formats could leave float32's normal
+        range or need more than 24 significant bits.
+    """
+
+    a: Minifloat
+    w: Minifloat
+    out: Minifloat
+    accumulator: str = "fp32"
+    acc_bits: int = 48
+    overflow: str = "wrap"
+
+    family = "minifloat"
+
+    def __post_init__(self):
+        for name in ("a", "w", "out"):
+            fmt = getattr(self, name)
+            if not isinstance(fmt, Minifloat):
+                raise TypeError(f"{name} must be a Minifloat, not {fmt!r}")
+            if fmt.inf_nan:
+                raise ValueError(f"{name} must not have inf/NaN codes (inf_nan=False), not {fmt!r}")
+        if self.accumulator not in ("fp32", "exact"):
+            raise ValueError(f"accumulator must be 'fp32' or 'exact', not {self.accumulator!r}")
+        sig = self.a.man_bits + self.w.man_bits + 2
+        if sig > 24:
+            raise ValueError(f"Products of {self.a.slug} and {self.w.slug} have {sig} significant bits, "
+                             "more than float32's 24; narrow the mantissas")
+        lo = self.a.min_positive * self.w.min_positive
+        hi = self.a.max_value * self.w.max_value
+        if lo < 2.0**-126 or hi >= 2.0**128:
+            raise ValueError(f"Products of {self.a.slug} and {self.w.slug} span {lo:g} .. {hi:g}, outside "
+                             "float32's normal range [2**-126, 2**128); choose other biases")
+        if self.accumulator == "exact":
+            if isinstance(self.acc_bits, bool) or not isinstance(self.acc_bits, int) or \
+                    not 2 <= self.acc_bits <= 53:
+                raise ValueError(f"Exact accumulator width must be an integer in [2, 53], not {self.acc_bits!r}")
+            need = self.product_bits
+            if self.acc_bits < need:
+                raise ValueError(f"Exact accumulator of {self.acc_bits} bits cannot hold one product "
+                                 f"({need} bits); use acc_bits >= {need}")
+            IntAccumulator(self.acc_bits, 0, self.overflow)
+
+    # -- derived ---------------------------------------------------------------
+    @property
+    def product_frac_bits(self):
+        """Fractional bits of the exact accumulator: the smallest product quantum is 2**-this."""
+        # the smallest binade's quantum, with or without subnormals
+        return -(self.a.emin - self.a.man_bits + self.w.emin - self.w.man_bits)
+
+    @property
+    def product_bits(self):
+        """Signed width of the largest product as an exact fixed-point integer."""
+        top = int(self.a.max_value * self.w.max_value * 2.0**self.product_frac_bits)
+        return top.bit_length() + 1
+
+    @property
+    def acc(self):
+        """The integer accumulator description (exact mode only)."""
+        return IntAccumulator(self.acc_bits, self.product_frac_bits, self.overflow)
+
+    # -- the datapath ----------------------------------------------------------
+    def products(self, a, w):
+        """Exact products as float32 (``fp32``) or accumulator integers (``exact``)."""
+        p = self.a.decode(as_codes(a)).double() * self.w.decode(as_codes(w)).double()
+        if self.accumulator == "fp32":
+            return p.float().numpy()
+        return torch.round(p * 2.0**self.product_frac_bits).to(torch.int64)
+
+    def trace(self, a, w, valid, clear):
+        """Raw accumulator after each edge: float32 bit patterns or integer codes."""
+        if self.accumulator == "fp32":
+            return f32_bits(_f32_trace(self.products(a, w), valid, clear))
+        return torch.from_numpy(int_trace(self.products(a, w), valid, clear, self.acc))
+
+    def output(self, acc):
+        """Output codes (unsigned bit patterns) from raw accumulator values."""
+        acc = np.asarray(acc, dtype=np.int64)
+        if self.accumulator == "fp32":
+            return self.out.encode(f32_from_bits(acc))
+        return self.out.encode(acc.astype(np.float64) * 2.0**-self.product_frac_bits)
+
+    def to_dict(self):
+        return {"a": self.a.to_dict(), "w": self.w.to_dict(), "out": self.out.to_dict(),
+                "accumulator": self.accumulator, "acc_bits": self.acc_bits, "overflow": self.overflow}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(from_dict(d["a"]), from_dict(d["w"]), from_dict(d["out"]), d.get("accumulator", "fp32"),
+                   d.get("acc_bits", 48), d.get("overflow", "wrap"))
+
+
+@dataclass(frozen=True)
+class Float32MacConfig:
+    """The float32 baseline MAC of the paper's Table III: float32 × float32, float32 sum.
+
+    The multiplier flushes subnormals (``f32_multiply``); the adder is full
+    IEEE (subnormals kept). ``out`` is the float32 accumulator itself.
+    """
+
+    family = "float32"
+    a = w = out = FLOAT32
+
+    def products(self, a, w):
+        return f32_multiply(f32_from_bits(a), f32_from_bits(w))
+
+    def trace(self, a, w, valid, clear):
+        return f32_bits(_f32_trace(self.products(a, w), valid, clear))
+
+    def output(self, acc):
+        return np.asarray(acc, dtype=np.int64)
+
+    def to_dict(self):
+        return {}

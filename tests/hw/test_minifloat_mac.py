@@ -1,0 +1,80 @@
+"""Minifloat MACs (float32 and exact accumulators) and the rounder through Amaranth's simulator."""
+
+import numpy as np
+import pytest
+import torch
+from amaranth.sim import Simulator
+from ristretto.hw import MinifloatMac, MinifloatRounder, build
+from ristretto.sim.amaranth_sim import simulate
+from ristretto.sim.stimulus import exhaustive_pairs, mac_stimulus
+
+from ristretto.datapath import MinifloatMacConfig
+from ristretto.formats import Minifloat
+
+M = Minifloat
+CONFIGS = [
+    MinifloatMacConfig(M(4, 3), M(4, 3), M(4, 3)),
+    MinifloatMacConfig(M(5, 2, subnormals=True), M(4, 3, subnormals=True), M(4, 3, subnormals=True)),
+    MinifloatMacConfig(M(3, 4), M(2, 1), M(4, 2, subnormals=True)),
+    MinifloatMacConfig(M(4, 0), M(4, 3), M(3, 0)),
+    MinifloatMacConfig(M(6, 8), M(6, 8), M(6, 8, subnormals=True)),
+    MinifloatMacConfig(M(4, 3), M(4, 3), M(4, 3), accumulator="exact", acc_bits=40, overflow="saturate"),
+    MinifloatMacConfig(M(5, 2, subnormals=True), M(3, 2), M(5, 3, subnormals=True), accumulator="exact",
+                       acc_bits=53),
+    MinifloatMacConfig(M(2, 1), M(2, 1), M(2, 1), accumulator="exact", acc_bits=12),
+]
+
+
+@pytest.mark.parametrize("stages", [0, 2])
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{c.a.slug}x{c.w.slug}-{c.out.slug}-{c.accumulator}")
+def test_random_accumulations_match_the_reference(cfg, stages):
+    result = simulate(MinifloatMac(cfg, stages=stages), mac_stimulus(cfg, exhaustive=False, random_vectors=1200,
+                                                                     seed=stages))
+    assert result["passed"], result.get("first_mismatch")
+
+
+def test_a_sample_of_code_pairs_of_the_preset():
+    mac = build("minifloat8")
+    stim = {k: v[::11] for k, v in exhaustive_pairs(mac.config).items()}
+    assert simulate(mac, stim)["passed"]
+
+
+@pytest.mark.parametrize("fmt", [M(4, 3), M(5, 2, subnormals=True), M(3, 0), M(2, 4, bias=-3)], ids=lambda f: f.slug)
+def test_rounder_equals_formats_encode(fmt):
+    """Float32 values, normalized as the MAC does, round exactly as fmt.encode."""
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(3000) * np.exp2(rng.integers(-12, 12, 3000))).astype(np.float32)
+    x = np.concatenate([x, fmt.decode(fmt.codes()).numpy(), np.float32([0.0, -0.0, np.inf, -np.inf])])
+    dut = MinifloatRounder(fmt, width=24, exp_bits=10)
+    got = []
+
+    async def bench(ctx):
+        for v in x.tolist():
+            m, e = np.frexp(np.float64(v))
+            zero = v == 0
+            ctx.set(dut.sign, int(np.signbit(v)))
+            ctx.set(dut.zero, int(zero))
+            ctx.set(dut.saturate, int(np.isinf(v)))
+            ctx.set(dut.exp, 0 if zero or np.isinf(v) else int(e) - 1)
+            ctx.set(dut.sig, 0 if zero or np.isinf(v) else int(abs(m) * 2**24))
+            got.append(ctx.get(dut.code))
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == fmt.encode(torch.from_numpy(x)).tolist()
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "msg"), [
+    ({"a": M(4, 3, inf_nan=True)}, ValueError, r"^a must not have inf/NaN codes \(inf_nan=False\), not Minifloat"),
+    ({"a": M(5, 20)}, ValueError, r"^Products of mf26e5m20 and mf8e4m3 have 25 significant bits, more than"),
+    ({"a": M(8, 3, bias=128)}, ValueError, r"span .* outside float32's normal range \[2\*\*-126, 2\*\*128\); choose"),
+    ({"accumulator": "fp16"}, ValueError, r"^accumulator must be 'fp32' or 'exact', not 'fp16'$"),
+    ({"accumulator": "exact", "acc_bits": 20}, ValueError,
+     r"^Exact accumulator of 20 bits cannot hold one product \(37 bits\); use acc_bits >= 37$"),
+    ({"out": "e4m3"}, TypeError, r"^out must be a Minifloat, not 'e4m3'$"),
+])
+def test_config_errors(kwargs, exc, msg):
+    args = {"a": M(4, 3), "w": M(4, 3), "out": M(4, 3)} | kwargs
+    with pytest.raises(exc, match=msg):
+        MinifloatMacConfig(**args)
