@@ -81,6 +81,41 @@ def _hw_verify(args):
     return 1
 
 
+def _quantize(args):
+    from .nn.data import DataError, load_data
+    from .nn.flow import quantize_network, write_outputs
+    from .nn.models import ModelError, builtin_lenet, load_model
+
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        data = load_data(args.data)
+        if args.model:
+            model = load_model(args.model, args.weights)
+        else:
+            model = builtin_lenet(data if args.data is None else None)
+        if args.device != "cpu" and not torch.cuda.is_available():
+            raise ValueError(f"--device {args.device} asked for, but torch sees no GPU; use --device cpu")
+        result = quantize_network(
+            model, data, scheme=args.format, margin=args.error_margin, rule=args.rule,
+            finetune_epochs=args.finetune_epochs, finetune_activations=args.finetune_activations, mode=args.mode,
+            device=args.device, fold_bn=args.fold_bn, topk=args.topk, output_index=args.output, seed=args.seed,
+            config=args.config, log=log)
+        files = write_outputs(result, args.out)
+    except (DataError, ModelError, ValueError, TypeError, NotImplementedError, FileNotFoundError) as err:
+        sys.exit(f"ristretto quantize: {err}")
+    print(f"\n{'layer':<10}{'input':<16}{'weight':<18}{'bias':<16}{'output':<16}{'w SQNR dB':>10}")
+    for name, groups in result.layers.items():
+        slugs = [groups[g]["slug"] if g in groups else "float" for g in ("input", "weight", "bias", "output")]
+        sq = groups.get("weight", {}).get("sqnr_db", float("nan"))
+        print(f"{name:<10}{slugs[0]:<16}{slugs[1]:<18}{slugs[2]:<16}{slugs[3]:<16}{sq:>10.1f}")
+    print(f"\n{args.format} widths {result.widths.to_dict()}, {result.passes} validation passes")
+    print(f"top-{args.topk}: float32 {result.baseline_top1:.4f}, quantized {result.quantized_top1:.4f} "
+          f"(drop {100 * (result.baseline_top1 - result.quantized_top1):.2f} points, {args.mode} mode)")
+    for f in files:
+        print(f"wrote {f}")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="ristretto", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
@@ -93,6 +128,26 @@ def main(argv=None):
     p.add_argument("--exp-bits", type=int, default=4)
     p.add_argument("--k", type=int, default=3, help="range [-2**k, 2**k]")
     p.set_defaults(func=_demo)
+    p = sub.add_parser("quantize", help="find the smallest formats within an accuracy margin (Ristretto's flow)")
+    p.add_argument("--model", help="package.module:factory returning an nn.Module, or a TorchScript file "
+                   "(default: the built-in LeNet)")
+    p.add_argument("--weights", help="state_dict file for --model (loaded with weights_only=True)")
+    p.add_argument("--data", help="npz (x_train, y_train, x_val, y_val), MNIST IDX folder, CIFAR-10 folder, "
+                   "image folder with train/ and val/ (default: built-in MNIST)")
+    p.add_argument("--format", default="dfp", choices=["dfp", "fixed", "minifloat", "pow2"])
+    p.add_argument("--error-margin", type=float, default=1.0, help="allowed top-1 drop in points (default 1.0)")
+    p.add_argument("--rule", default="mse", choices=["max", "percentile", "mse"], help="range rule (max: original)")
+    p.add_argument("--finetune-epochs", type=int, default=0)
+    p.add_argument("--finetune-activations", action="store_true", help="quantize activations while fine-tuning")
+    p.add_argument("--mode", default="fp32", choices=["fp32", "exact"])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into the preceding convolution")
+    p.add_argument("--topk", type=int, default=1, help="score top-k accuracy (default 1)")
+    p.add_argument("--output", type=int, default=None, help="index of the model output to score")
+    p.add_argument("--config", help="reuse the formats of a config.json instead of searching")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=_quantize)
     hw = sub.add_parser("hw", help="MAC hardware: generate Verilog, verify it").add_subparsers(
         dest="hw_command", required=True)
     p = hw.add_parser("generate", help="write <module>.v and its manifest <module>.json")

@@ -129,7 +129,8 @@ class Format:
         flat = t.reshape(-1).to(cdtype)
         u = uniform_like(flat, generator) if rounding == "stochastic" else None
         step = flat.numel() if flat.device.type != "cpu" else _CPU_CHUNK
-        out = torch.empty_like(flat)
+        out = torch.empty(t.shape, dtype=cdtype, device=t.device)  # not a view: callers may modify it in place
+        flat_out = out.view(-1)
         for start in range(0, flat.numel(), step):
             chunk = flat[start:start + step]
             if not self._propagates_nan and torch.isnan(chunk).any():
@@ -138,5 +139,5 @@ class Format:
                     "remove it or use a format with inf_nan=True"
                 )
             uc = None if u is None else u[start:start + step]
-            out[start:start + step] = self._quantize_chunk(chunk, rounding, uc)
-        return out.view(t.shape)
+            flat_out[start:start + step] = self._quantize_chunk(chunk, rounding, uc)
+        return out

@@ -1,0 +1,140 @@
+"""Exact mode: a layer computed as the MAC hardware computes it, through ``ristretto.datapath``.
+
+Integer families (DFP or power-of-two weights, DFP activations and output):
+integer codes, products at the accumulator scale, the bias preloaded into the
+accumulator (rounded to its scale, nearest even), the accumulator's overflow
+policy, then the output requantizer. Minifloat: exact products accumulated in
+float32 one at a time in a fixed order (bias first, then input channel, kernel
+row, kernel column), then rounded to the output minifloat.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..datapath import IntMacConfig
+from ..formats import DynamicFixedPoint, Minifloat, PowerOfTwo
+from ..formats.rounding import round_shift
+
+__all__ = ["exact_forward", "layer_mac_config", "compare_modes"]
+
+_EXACT_F64 = 2.0**52  # float64 sums of integers below this are exact
+
+
+def layer_mac_config(layer, acc_bits=32, overflow="wrap"):
+    """The ``IntMacConfig`` of an integer-family layer (raises for others)."""
+    f = layer.formats
+    if not (isinstance(f.input, DynamicFixedPoint) and isinstance(f.output, DynamicFixedPoint)
+            and isinstance(f.weight, (DynamicFixedPoint, PowerOfTwo))):
+        raise ValueError(f"Not an integer-family layer: {layer.extra_repr()}")
+    return IntMacConfig(f.input, f.weight, f.output, acc_bits=acc_bits, overflow=overflow)
+
+
+def _columns(layer, x):
+    """Inputs as [N, K, L] columns (conv) or [N, K, 1] (linear), K in the MAC's order."""
+    m = layer.inner
+    if isinstance(m, nn.Linear):
+        return x.reshape(-1, x.shape[-1], 1)
+    return F.unfold(x, m.kernel_size, m.dilation, m.padding, m.stride)
+
+
+def _reshape_out(layer, y, x):
+    m = layer.inner
+    if isinstance(m, nn.Linear):
+        return y[..., 0].reshape(*x.shape[:-1], y.shape[1])
+    h = (x.shape[2] + 2 * m.padding[0] - m.dilation[0] * (m.kernel_size[0] - 1) - 1) // m.stride[0] + 1
+    w = (x.shape[3] + 2 * m.padding[1] - m.dilation[1] * (m.kernel_size[1] - 1) - 1) // m.stride[1] + 1
+    return y.reshape(y.shape[0], y.shape[1], h, w)
+
+
+def _check(layer):
+    m = layer.inner
+    if isinstance(m, nn.ConvTranspose2d):
+        raise NotImplementedError("exact mode does not support ConvTranspose2d yet; use mode fp32")
+    if isinstance(m, nn.Conv2d) and (m.groups != 1 or m.padding_mode != "zeros"):
+        raise NotImplementedError("exact mode supports Conv2d with groups=1 and zero padding only")
+    f = layer.formats
+    if None in (f.input, f.weight, f.output) or (m.bias is not None and f.bias is None):
+        raise ValueError(f"exact mode needs formats for every group of the layer, not {layer.extra_repr()}")
+
+
+def _integer_forward(layer, x):
+    f, m = layer.formats, layer.inner
+    cfg = layer_mac_config(layer, layer.acc_bits, layer.overflow)
+    acc_fmt = cfg.accumulator
+    a = f.input.encode(x.detach())
+    wc = f.weight.encode(m.weight.detach())
+    # a power-of-two weight as the integer the shifter multiplies by: 1 << (e - exp_min), signed
+    w_int = cfg.products(torch.ones_like(wc), wc) if cfg.family == "shift" else wc
+    cols = _columns(layer, a.double())  # [N, K, L]
+    wmat = w_int.reshape(w_int.shape[0], -1).double()  # [O, K]
+    acc0 = torch.zeros(wmat.shape[0], dtype=torch.int64)
+    if m.bias is not None:
+        acc0 = round_shift(f.bias.encode(m.bias.detach()), f.bias.frac_bits - acc_fmt.frac_bits)
+    bound = float(cols.abs().amax()) * float(wmat.abs().sum(1).amax()) + float(acc0.abs().max())
+    if acc_fmt.overflow == "wrap" and bound < _EXACT_F64:
+        # modular sums do not depend on the order; float64 is exact below 2**52
+        acc = torch.einsum("ok,nkl->nol", wmat, cols).round().to(torch.int64) + acc0[None, :, None]
+        acc = acc_fmt.fit(acc)
+    else:  # saturation depends on the order: accumulate one product at a time
+        acc = acc_fmt.fit(acc0[None, :, None].expand(cols.shape[0], -1, cols.shape[2]).clone())
+        ci, wi = cols.to(torch.int64), wmat.to(torch.int64)
+        for k in range(ci.shape[1]):
+            acc = acc_fmt.fit(acc + wi[None, :, k, None] * ci[:, None, k, :])
+    y = f.output.decode(cfg.output(acc))
+    return _reshape_out(layer, y, x)
+
+
+def _minifloat_forward(layer, x):
+    f, m = layer.formats, layer.inner
+    a = f.input.quantize(x.detach().float())
+    w = f.weight.quantize(m.weight.detach().float())
+    cols = _columns(layer, a)  # [N, K, L] float32
+    wmat = w.reshape(w.shape[0], -1)
+    acc = torch.zeros(cols.shape[0], wmat.shape[0], cols.shape[2])
+    if m.bias is not None:
+        acc += f.bias.quantize(m.bias.detach().float())[None, :, None]
+    for k in range(cols.shape[1]):  # products are exact in float32; each sum rounds once (RNE)
+        acc = acc + wmat[None, :, k, None] * cols[:, None, k, :]
+    return _reshape_out(layer, f.output.quantize(acc), x)
+
+
+def exact_forward(layer, x):
+    """The layer's output as the hardware computes it (float32 tensor of output-format values)."""
+    _check(layer)
+    f = layer.formats
+    if all(isinstance(g, Minifloat) for g in (f.input, f.weight, f.output)):
+        return _minifloat_forward(layer, x)
+    return _integer_forward(layer, x)
+
+
+def compare_modes(net, x):
+    """Per layer, the fraction of outputs where ``fp32`` mode and ``exact`` mode disagree.
+
+    Both modes see the same layer input (the fp32 network's), so each layer is
+    judged on its own. Disagreement comes from float32 rounding of large sums
+    (above 2**24) or from accumulator overflow that fp32 mode does not model.
+    """
+    from .convert import quant_layers
+
+    report, inputs = {}, {}
+    layers = quant_layers(net)
+    # clones: a later in-place operation (ReLU(inplace=True)) must not change what was seen
+    def keep(name):
+        return lambda mod, inp, out: inputs.__setitem__(name, (inp[0].clone(), out.clone()))
+
+    hooks = [layer.register_forward_hook(keep(n)) for n, layer in layers.items()]
+    try:
+        with torch.no_grad():
+            for layer in layers.values():
+                layer.mode = "fp32"
+            net(x)
+            for name, layer in layers.items():
+                inp, out = inputs[name]
+                ex = exact_forward(layer, inp)
+                report[name] = float((ex != out).double().mean())
+    finally:
+        for h in hooks:
+            h.remove()
+    return report
+

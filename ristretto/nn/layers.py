@@ -1,0 +1,123 @@
+"""Quantized wrappers of Conv2d, Linear and ConvTranspose2d, in fp32 or exact (integer datapath) mode."""
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..formats import from_dict
+
+__all__ = ["LayerFormats", "QuantLayer", "QUANTIZABLE", "ste_quantize"]
+
+QUANTIZABLE = (nn.Conv2d, nn.Linear, nn.ConvTranspose2d)
+GROUPS = ("input", "weight", "bias", "output")
+
+
+@dataclass(frozen=True)
+class LayerFormats:
+    """Formats of one layer's four groups; ``None`` leaves a group in float32."""
+
+    input: object = None
+    weight: object = None
+    bias: object = None
+    output: object = None
+
+    def to_dict(self):
+        return {g: (f.to_dict() if f is not None else None) for g, f in zip(GROUPS, self._all(), strict=True)}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**{g: (from_dict(d[g]) if d.get(g) else None) for g in GROUPS})
+
+    def _all(self):
+        return (self.input, self.weight, self.bias, self.output)
+
+    def with_(self, **kw):
+        return replace(self, **kw)
+
+
+class _STE(torch.autograd.Function):
+    """Quantize forward, identity backward (straight-through estimator)."""
+
+    @staticmethod
+    def forward(ctx, x, fmt, rounding, generator):
+        return fmt.quantize(x, rounding=rounding, generator=generator)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None, None, None
+
+
+def ste_quantize(x, fmt, rounding="nearest_even", generator=None):
+    """``fmt.quantize(x)`` with a straight-through gradient; identity when ``fmt`` is None."""
+    if fmt is None:
+        return x
+    if x.requires_grad:
+        return _STE.apply(x, fmt, rounding, generator)
+    return fmt.quantize(x, rounding=rounding, generator=generator)
+
+
+class QuantLayer(nn.Module):
+    """A quantized view of ``inner`` (Conv2d, Linear or ConvTranspose2d).
+
+    ``inner`` keeps the full-precision (shadow) parameters. In ``fp32`` mode the
+    layer quantizes its input, weights, bias and output and computes in float32,
+    like the original Ristretto. In ``exact`` mode it computes what the MAC
+    hardware computes (``ristretto.nn.exact``). ``quantize_activations=False``
+    leaves input and output in float (fine-tuning as the original did).
+    """
+
+    def __init__(self, inner, formats=None):
+        super().__init__()
+        if not isinstance(inner, QUANTIZABLE):
+            raise TypeError(f"QuantLayer wraps Conv2d, Linear or ConvTranspose2d, not {type(inner).__name__}")
+        self.inner = inner
+        self.formats = formats or LayerFormats()
+        self.mode = "fp32"
+        self.rounding = "nearest_even"
+        self.generator = None
+        self.quantize_activations = True
+        self.observer = None  # callable(layer, group, tensor) during calibration
+        self.acc_bits = 32  # exact mode: accumulator width and overflow policy
+        self.overflow = "wrap"
+
+    @property
+    def kind(self):
+        """``conv`` or ``fc`` (the paper's weight groups)."""
+        return "fc" if isinstance(self.inner, nn.Linear) else "conv"
+
+    def _op(self, x, w, b):
+        m = self.inner
+        if isinstance(m, nn.Linear):
+            return F.linear(x, w, b)
+        if isinstance(m, nn.ConvTranspose2d):
+            return F.conv_transpose2d(x, w, b, m.stride, m.padding, m.output_padding, m.groups, m.dilation)
+        if m.padding_mode != "zeros":
+            raise NotImplementedError(f"padding_mode {m.padding_mode!r} is not supported; use 'zeros'")
+        return F.conv2d(x, w, b, m.stride, m.padding, m.dilation, m.groups)
+
+    def forward(self, x):
+        m, f = self.inner, self.formats
+        if self.observer is not None:
+            self.observer(self, "input", x)
+            self.observer(self, "weight", m.weight)
+            if m.bias is not None:
+                self.observer(self, "bias", m.bias)
+            y = self._op(x, m.weight, m.bias)
+            self.observer(self, "output", y)
+            return y
+        if self.mode == "exact":
+            from .exact import exact_forward
+
+            return exact_forward(self, x)
+        acts = self.quantize_activations
+        xq = ste_quantize(x, f.input, self.rounding, self.generator) if acts else x
+        wq = ste_quantize(m.weight, f.weight, self.rounding, self.generator)
+        bq = ste_quantize(m.bias, f.bias, self.rounding, self.generator) if m.bias is not None else None
+        y = self._op(xq, wq, bq)
+        return ste_quantize(y, f.output, self.rounding, self.generator) if acts else y
+
+    def extra_repr(self):
+        return ", ".join(f"{g}={getattr(self.formats, g).slug if getattr(self.formats, g) else 'float'}"
+                         for g in GROUPS) + f", mode={self.mode}"

@@ -1,0 +1,104 @@
+"""Quantization schemes: from word widths and observed ranges to a format for every layer group."""
+
+from dataclasses import asdict, dataclass
+
+from ..formats import DynamicFixedPoint
+from .convert import quant_layers
+from .layers import LayerFormats
+from .ranges import choose_dfp, choose_minifloat, choose_pow2
+
+__all__ = ["SCHEMES", "Widths", "assign_formats", "apply_formats"]
+
+SCHEMES = ("dfp", "fixed", "minifloat", "pow2")
+
+
+@dataclass(frozen=True)
+class Widths:
+    """Word widths of the paper's three groups; ``None`` keeps a group in float32."""
+
+    conv_w: int = None
+    fc_w: int = None
+    act: int = None
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def _static_il(stats):
+    """Integer length covering every tensor of the net (static fixed point)."""
+    import math
+
+    m = max(s.absmax for groups in stats.values() for s in groups.values())
+    return math.ceil(math.log2(m)) + 1 if m > 0 else 1
+
+
+def _fixed(bits, il):
+    return DynamicFixedPoint(bits, max(-100, min(100, bits - il)))
+
+
+def _activation(scheme, stats, bits, rule, il):
+    if bits is None:
+        return None
+    if scheme == "minifloat":
+        return choose_minifloat(stats, bits, rule)
+    if scheme == "fixed":
+        return _fixed(bits, il)
+    return choose_dfp(stats, bits, rule, activation=True)
+
+
+def _weight(scheme, stats, bits, rule, il):
+    if bits is None:
+        return None
+    if scheme == "minifloat":
+        return choose_minifloat(stats, bits, rule)
+    if scheme == "pow2":
+        return choose_pow2(stats, bits, rule)
+    if scheme == "fixed":
+        return _fixed(bits, il)
+    return choose_dfp(stats, bits, rule)
+
+
+def _bias(scheme, stats, wb, ab, rule, il):
+    if stats is None or wb is None:
+        return None
+    if scheme == "minifloat":
+        return choose_minifloat(stats, wb, rule)
+    bits = min(24, (ab or 8) + (wb if scheme != "pow2" else 8))
+    return _fixed(bits, il) if scheme == "fixed" else choose_dfp(stats, bits, rule)
+
+
+def assign_formats(net, stats, scheme, widths, *, rule="mse"):
+    """``{layer name: LayerFormats}`` for ``scheme`` at ``widths``.
+
+    - ``dfp``: every group its own fractional length (dynamic fixed point).
+    - ``fixed``: one integer length for the whole net (static fixed point).
+    - ``minifloat``: paper-semantics minifloats, the bias chosen per group.
+    - ``pow2``: power-of-two weights (``widths`` of the code, sign included), DFP activations.
+
+    The bias gets its own format, ``min(24, act + weight)`` bits wide (the
+    product width, added in the accumulator); unlike the original it is not
+    forced into the weights' format.
+    """
+    if scheme not in SCHEMES:
+        raise ValueError(f"Scheme must be one of {', '.join(SCHEMES)}, not {scheme!r}")
+    il = _static_il(stats) if scheme == "fixed" else None
+    out = {}
+    for name, layer in quant_layers(net).items():
+        s = stats[name]
+        wb = widths.conv_w if layer.kind == "conv" else widths.fc_w
+        ab = widths.act
+        out[name] = LayerFormats(input=_activation(scheme, s["input"], ab, rule, il),
+                                 weight=_weight(scheme, s["weight"], wb, rule, il),
+                                 bias=_bias(scheme, s.get("bias"), wb, ab, rule, il),
+                                 output=_activation(scheme, s["output"], ab, rule, il))
+    return out
+
+
+def apply_formats(net, formats):
+    """Set each QuantLayer's formats from ``{name: LayerFormats}``."""
+    layers = quant_layers(net)
+    unknown = sorted(set(formats) - set(layers))
+    if unknown:
+        raise ValueError(f"Configuration names layers the model does not have: {unknown}; it has {sorted(layers)}")
+    for name, layer in layers.items():
+        layer.formats = formats.get(name, LayerFormats())

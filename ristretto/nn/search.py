@@ -1,0 +1,61 @@
+"""Bit-width search under an accuracy margin (the original's per-group search, then a back-off)."""
+
+from dataclasses import replace
+
+from .schemes import Widths
+
+__all__ = ["search_widths"]
+
+
+def search_widths(score, baseline, margin, *, groups=("conv_w", "fc_w", "act"), bounds=None, progress=None):
+    """Smallest widths per group whose combined network stays within ``margin`` of ``baseline``.
+
+    ``score(widths)`` returns top-1 in [0, 1]; ``margin`` is in percentage points.
+    Each group is searched alone (others in float) by bisection over
+    ``bounds[group]`` (default ``(2, 16)``),
+    as the original searched each group independently. The combination is then
+    scored, and while it misses the margin the group whose one-bit widening
+    helps most is widened (the original never checked the combination).
+    Results are memoized: no width vector is scored twice.
+
+    Returns ``(widths, accuracy, passes, log)``.
+    """
+    target = baseline - margin / 100.0
+    memo, log = {}, []
+
+    def run(w):
+        if w not in memo:
+            memo[w] = score(w)
+            log.append({"widths": w.to_dict(), "top1": memo[w]})
+            if progress:
+                progress(w, memo[w])
+        return memo[w]
+
+    bounds = {g: (bounds or {}).get(g, (2, 16)) for g in groups}
+    best = {}
+    for g in groups:
+        lo, hi = bounds[g]
+
+        def at(bits, g=g):
+            return run(replace(Widths(), **{g: bits}))
+
+        if at(hi) < target:
+            best[g] = hi  # even the widest candidate misses: keep the widest
+            continue
+        a, b = lo, hi  # invariant: b passes
+        while a < b:
+            mid = (a + b) // 2
+            if at(mid) >= target:
+                b = mid
+            else:
+                a = mid + 1
+        best[g] = b
+    widths = replace(Widths(), **best)
+    acc = run(widths)
+    while acc < target:
+        tries = [replace(widths, **{g: getattr(widths, g) + 1}) for g in groups if getattr(widths, g) < bounds[g][1]]
+        if not tries:
+            break
+        widths = max(tries, key=run)
+        acc = run(widths)
+    return widths, acc, len(memo), log

@@ -1,0 +1,82 @@
+"""Exact mode equals the MAC reference neuron by neuron; fp32 vs exact disagreement is reported."""
+
+import pytest
+import torch
+from torch import nn
+
+from ristretto.datapath import MinifloatMacConfig
+from ristretto.formats import DynamicFixedPoint, Minifloat, PowerOfTwo
+from ristretto.formats.rounding import round_shift
+from ristretto.nn.exact import compare_modes, exact_forward, layer_mac_config
+from ristretto.nn.layers import LayerFormats, QuantLayer
+
+D = DynamicFixedPoint
+
+
+def _layer(inner, formats, overflow="wrap", acc_bits=32):
+    layer = QuantLayer(inner, formats)
+    layer.mode, layer.overflow, layer.acc_bits = "exact", overflow, acc_bits
+    return layer
+
+
+@pytest.mark.parametrize("overflow,acc_bits", [("wrap", 32), ("wrap", 14), ("saturate", 14)])
+@pytest.mark.parametrize("w", [D(6, 5), PowerOfTwo(4, -8, -1, zero=False)], ids=lambda f: f.slug)
+def test_linear_neurons_equal_the_integer_mac(w, overflow, acc_bits):
+    torch.manual_seed(0)
+    lin = nn.Linear(40, 7)
+    layer = _layer(lin, LayerFormats(D(8, 4), w, D(16, 12), D(8, 3)), overflow, acc_bits)
+    x = torch.randn(5, 40) * 3
+    got = layer.formats.output.encode(exact_forward(layer, x))
+    cfg = layer_mac_config(layer, acc_bits, overflow)
+    a, wc = cfg.a.encode(x), cfg.w.encode(lin.weight.detach())
+    b = round_shift(layer.formats.bias.encode(lin.bias.detach()), 12 - cfg.accumulator.frac_bits)
+    for n in range(5):
+        for o in range(7):
+            # the bias preloads the accumulator: a product that is exactly the bias comes first
+            prods = torch.cat([b[o:o + 1], cfg.products(a[n], wc[o])])
+            acc = cfg.accumulate(prods)
+            assert int(got[n, o]) == int(cfg.output(acc)), (n, o)
+
+
+def test_conv_equals_the_mac_on_unfolded_columns():
+    torch.manual_seed(1)
+    conv = nn.Conv2d(3, 4, 3, padding=1, stride=2, bias=False)
+    layer = _layer(conv, LayerFormats(D(8, 5), D(8, 7), None, D(8, 2)), "saturate", 16)
+    x = torch.randn(2, 3, 9, 9)
+    got = layer.formats.output.encode(exact_forward(layer, x))
+    cfg = layer_mac_config(layer, 16, "saturate")
+    cols = nn.functional.unfold(cfg.a.encode(x).double(), 3, padding=1, stride=2).to(torch.int64)  # [N, K, L]
+    wc = cfg.w.encode(conv.weight.detach()).reshape(4, -1)
+    acc = cfg.accumulate(cfg.products(cols.transpose(1, 2)[:, None], wc[None, :, None]))
+    assert torch.equal(got.reshape(2, 4, -1), cfg.output(acc))
+
+
+def test_minifloat_layer_equals_the_float32_mac():
+    torch.manual_seed(2)
+    lin = nn.Linear(30, 3, bias=False)
+    f = Minifloat(4, 3)
+    layer = _layer(lin, LayerFormats(f, f, None, f))
+    x = torch.randn(4, 30)
+    got = f.encode(exact_forward(layer, x))
+    cfg = MinifloatMacConfig(f, f, f)
+    a, wc = f.encode(x), f.encode(lin.weight.detach())
+    for n in range(4):
+        for o in range(3):
+            acc = cfg.trace(a[n], wc[o], torch.ones(30), torch.tensor([1] + [0] * 29))[-1]
+            assert int(got[n, o]) == int(cfg.output([acc])[0])
+
+
+def test_mode_disagreement_report_and_errors():
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Linear(600, 4))
+    layer = QuantLayer(net[0], LayerFormats(D(16, 8), D(16, 14), D(24, 20), D(16, 2)))
+    net[0] = layer
+    # sums far above 2**24 in integer units: float32 drops bits that exact mode keeps
+    report = compare_modes(net, torch.randn(50, 600) * 100)
+    assert set(report) == {"0"} and 0 <= report["0"] <= 1
+    layer.formats = LayerFormats(D(8, 4), D(8, 4), None, None)
+    with pytest.raises(ValueError, match=r"^exact mode needs formats for every group of the layer"):
+        exact_forward(layer, torch.zeros(1, 600))
+    up = QuantLayer(nn.ConvTranspose2d(2, 2, 2), LayerFormats(D(8, 4), D(8, 4), D(8, 4), D(8, 4)))
+    with pytest.raises(NotImplementedError, match=r"^exact mode does not support ConvTranspose2d yet; use mode fp32"):
+        exact_forward(up, torch.zeros(1, 2, 4, 4))

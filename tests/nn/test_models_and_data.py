@@ -1,0 +1,78 @@
+"""Built-in model and data, user model and data loading, and their error messages."""
+
+import numpy as np
+import pytest
+import torch
+
+from ristretto.nn.data import DataError, load_data
+from ristretto.nn.evaluate import accuracy
+from ristretto.nn.models import LeNet, ModelError, load_model
+
+
+def test_builtin_data_and_lenet(mnist, lenet):
+    assert mnist.x_train.shape == (4000, 1, 28, 28) and mnist.x_val.shape == (1000, 1, 28, 28)
+    assert torch.bincount(mnist.y_val).tolist() == [100] * 10
+    assert float(mnist.x_train.max()) == 1.0
+    assert accuracy(lenet, mnist.x_val, mnist.y_val) > 0.94
+    assert accuracy(lenet, mnist.x_val, mnist.y_val, topk=5) > 0.99
+
+
+def test_npz_data(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "d.npz"
+    np.savez(path, x_train=rng.random((20, 8, 8)), y_train=rng.integers(0, 3, 20), x_val=rng.random((10, 8, 8)),
+             y_val=rng.integers(0, 3, 10))
+    d = load_data(str(path))
+    assert d.x_train.shape == (20, 1, 8, 8) and d.x_train.dtype == torch.float32 and d.y_val.dtype == torch.int64
+
+
+def test_idx_folder(tmp_path):
+    import struct
+
+    for stem, n in (("train", 12), ("t10k", 5)):
+        imgs = np.arange(n * 4 * 4, dtype=np.uint8).reshape(n, 4, 4)
+        (tmp_path / f"{stem}-images-idx3-ubyte").write_bytes(struct.pack(">HBBIII", 0, 8, 3, n, 4, 4) + imgs.tobytes())
+        (tmp_path / f"{stem}-labels-idx1-ubyte").write_bytes(struct.pack(">HBBI", 0, 8, 1, n) + bytes(range(n)))
+    d = load_data(str(tmp_path))
+    assert d.x_train.shape == (12, 1, 4, 4) and d.y_val.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_data_errors(tmp_path):
+    with pytest.raises(DataError, match=r"^Data path 'nope' does not exist$"):
+        load_data("nope")
+    np.savez(tmp_path / "bad.npz", x_train=np.zeros((2, 3)))
+    with pytest.raises(DataError, match=r"lacks arrays \['y_train', 'x_val', 'y_val'\]"):
+        load_data(str(tmp_path / "bad.npz"))
+    np.savez(tmp_path / "shape.npz", x_train=np.zeros((4, 8, 8)), y_train=np.zeros(3), x_val=np.zeros((2, 8, 8)),
+             y_val=np.zeros(2))
+    with pytest.raises(DataError, match=r"^y_train must be a 1-D label array as long as x_train \(4\)"):
+        load_data(str(tmp_path / "shape.npz"))
+
+
+def test_user_model_factory_and_weights(tmp_path):
+    net = LeNet()
+    torch.save(net.state_dict(), tmp_path / "w.pt")
+    loaded = load_model("ristretto.nn.models:LeNet", str(tmp_path / "w.pt"))
+    assert torch.equal(loaded.conv1.weight, net.conv1.weight)
+
+
+def test_model_errors(tmp_path):
+    with pytest.raises(ModelError, match=r"^Cannot import 'no_such_pkg' for --model 'no_such_pkg:f': .*PYTHONPATH$"):
+        load_model("no_such_pkg:f")
+    with pytest.raises(ModelError, match=r"^--model must look like package.module:factory, not 'LeNet'$"):
+        load_model("LeNet")
+    torch.save({"conv1.weight": torch.zeros(3)}, tmp_path / "wrong.pt")
+    with pytest.raises(ModelError, match=r"^Weights .*wrong.pt' do not match 'ristretto.nn.models:LeNet'"):
+        load_model("ristretto.nn.models:LeNet", str(tmp_path / "wrong.pt"))
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_checkpoints_that_need_code_are_refused_not_executed(tmp_path, capsys):
+    torch.save({"x": _Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(ModelError, match=r"^Refusing .*evil.pt': it does not load as plain tensors"):
+        load_model("ristretto.nn.models:LeNet", str(tmp_path / "evil.pt"))
+    assert "pwned" not in capsys.readouterr().out
