@@ -14,7 +14,9 @@ lint: setup
 	.venv/bin/ruff check .
 
 bench: setup
+	.venv/bin/python -m pip install -q -c constraints.txt -e ".[bench]"
 	.venv/bin/python benchmarks/bench_quantize.py
+	.venv/bin/python benchmarks/bench_network.py
 
 clean:
 	rm -rf .venv .tox build *.egg-info

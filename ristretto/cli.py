@@ -116,6 +116,34 @@ def _quantize(args):
     return 0
 
 
+def _paper(args):
+    from .nn.experiments import paper_table, width_sweep
+    from .nn.models import builtin_lenet
+
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    model = builtin_lenet()
+    from .nn.data import builtin_mnist
+
+    data = builtin_mnist()
+    log("paper Table I on the built-in LeNet (8-bit formats, 4-bit power-of-two weights)")
+    rows = paper_table(model, data, finetune_epochs=args.finetune_epochs, mode=args.mode, log=log)
+    base = rows[0]["top1"]
+    print(f"Table I, LeNet on MNIST ({len(data.x_val)} validation digits), top-1 %, {args.mode} mode")
+    print(f"{'':<22}{'before FT':>10}{'after FT':>10}{'drop':>8}")
+    print(f"{'float32':<22}{100 * base:>10.2f}{'':>10}{'':>8}")
+    for r in rows[1:]:
+        final = r["finetuned_top1"] if r["finetuned_top1"] is not None else r["top1"]
+        after = f"{100 * r['finetuned_top1']:.2f}" if r["finetuned_top1"] is not None else "-"
+        print(f"{r['name']:<22}{100 * r['top1']:>10.2f}{after:>10}{100 * (base - final):>8.2f}")
+    widths = range(args.min_width, args.max_width + 1)
+    sweep = width_sweep(model, data, widths=widths)
+    print("\nFig. 3: top-1 % vs word width (weights and activations), no fine-tuning")
+    print(f"{'width':<8}" + "".join(f"{s:>12}" for s in sweep))
+    for b in widths:
+        print(f"{b:<8}" + "".join(f"{100 * sweep[s][b]:>12.2f}" for s in sweep))
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="ristretto", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
@@ -148,6 +176,12 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_quantize)
+    p = sub.add_parser("paper", help="the paper's Table I and Fig. 3 sweep on the built-in LeNet")
+    p.add_argument("--finetune-epochs", type=int, default=2)
+    p.add_argument("--mode", default="fp32", choices=["fp32", "exact"])
+    p.add_argument("--min-width", type=int, default=4)
+    p.add_argument("--max-width", type=int, default=16)
+    p.set_defaults(func=_paper)
     hw = sub.add_parser("hw", help="MAC hardware: generate Verilog, verify it").add_subparsers(
         dest="hw_command", required=True)
     p = hw.add_parser("generate", help="write <module>.v and its manifest <module>.json")

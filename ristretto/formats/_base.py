@@ -9,7 +9,7 @@ __all__ = ["Format", "check_int"]
 
 # Elements per chunk on CPU: a chunk and its temporaries stay in cache, so the
 # handful of elementwise passes a format needs costs about one pass over memory.
-_CPU_CHUNK = 1 << 16
+_CPU_CHUNK = 1 << 18
 
 
 def check_int(name, value, lo=None, hi=None):
@@ -42,7 +42,7 @@ class Format:
     _propagates_nan = False
 
     # -- public API --------------------------------------------------------
-    def quantize(self, x, rounding="nearest_even", generator=None):
+    def quantize(self, x, rounding="nearest_even", generator=None, *, out=None):
         """Snap ``x`` to the nearest values of this format under ``rounding``.
 
         Parameters
@@ -54,6 +54,9 @@ class Format:
         generator : None, int or torch.Generator
             Source of randomness for ``stochastic`` rounding: an ``int`` seed or a
             CPU generator gives identical results on every device.
+        out : torch.Tensor, optional
+            Destination tensor (same shape, dtype and device as ``x``; may be ``x``
+            itself for in-place quantization).
 
         Returns
         -------
@@ -68,6 +71,14 @@ class Format:
             For an unknown rounding mode, or NaN in a format without NaN.
         """
         t, back = _as_tensor(x, "Input")
+        if out is not None:
+            if not (isinstance(out, torch.Tensor) and out.shape == t.shape and out.dtype == t.dtype
+                    and out.device == t.device and out.is_contiguous()):
+                raise ValueError("out must be a contiguous tensor of the input's shape, dtype and device")
+            if t.dtype in (torch.float32, torch.float64) and (t.dtype == torch.float64 or self._float32_exact):
+                return self._quantize_tensor(t, rounding, generator, out=out)
+            out.copy_(self._quantize_tensor(t, rounding, generator))
+            return out
         return back(self._quantize_tensor(t, rounding, generator).to(t.dtype))
 
     def encode(self, x, rounding="nearest_even", generator=None):
@@ -119,7 +130,7 @@ class Format:
                 f"Code {int(t[bad].flatten()[0])} is outside the code space [{lo}, {hi}] of {self!r}"
             )
 
-    def _quantize_tensor(self, t, rounding, generator):
+    def _quantize_tensor(self, t, rounding, generator, out=None):
         check_rounding(rounding, self.rounding_modes)
         if not t.dtype.is_floating_point:
             raise TypeError(
@@ -129,15 +140,20 @@ class Format:
         flat = t.reshape(-1).to(cdtype)
         u = uniform_like(flat, generator) if rounding == "stochastic" else None
         step = flat.numel() if flat.device.type != "cpu" else _CPU_CHUNK
-        out = torch.empty(t.shape, dtype=cdtype, device=t.device)  # not a view: callers may modify it in place
+        if out is None:  # a fresh tensor, not a view: callers may modify it in place
+            out = torch.empty(t.shape, dtype=cdtype, device=t.device)
         flat_out = out.view(-1)
         for start in range(0, flat.numel(), step):
             chunk = flat[start:start + step]
-            if not self._propagates_nan and torch.isnan(chunk).any():
+            # a NaN makes the sum NaN (so does inf - inf): only then look closer
+            if not self._propagates_nan and bool(torch.isnan(chunk.sum())) and bool(torch.isnan(chunk).any()):
                 raise ValueError(
                     f"Input contains NaN, which {self!r} cannot represent; "
                     "remove it or use a format with inf_nan=True"
                 )
             uc = None if u is None else u[start:start + step]
-            flat_out[start:start + step] = self._quantize_chunk(chunk, rounding, uc)
+            self._quantize_chunk_into(chunk, rounding, uc, flat_out[start:start + step])
         return out
+
+    def _quantize_chunk_into(self, x, rounding, u, out):
+        out.copy_(self._quantize_chunk(x, rounding, u))

@@ -108,6 +108,15 @@ class DynamicFixedPoint(Format):
     def _quantize_chunk(self, x, rounding, u):
         return self._scaled_codes(x, rounding, u).mul_(self.step)
 
+    def _quantize_chunk_into(self, x, rounding, u, out):
+        if rounding not in ("nearest_even", "toward_zero"):
+            return super()._quantize_chunk_into(x, rounding, u, out)
+        # no temporaries: scale, clamp, round and rescale in the destination
+        torch.mul(x, 2.0 ** self.frac_bits, out=out)
+        out.clamp_(self.min_code, self.max_code)
+        out.round_() if rounding == "nearest_even" else out.trunc_()
+        out.mul_(self.step)
+
     def _encode_values(self, v):
         return torch.round(v * (2.0 ** self.frac_bits)).to(torch.int64)
 

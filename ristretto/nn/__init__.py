@@ -6,8 +6,8 @@ from .evaluate import accuracy
 from .flow import FlowResult, quantize_network, write_outputs
 from .layers import LayerFormats, QuantLayer
 from .models import LeNet, builtin_lenet, load_model
-from .schemes import SCHEMES, Widths, assign_formats
+from .schemes import SCHEMES, Widths, apply_formats, assign_formats
 
 __all__ = ["Dataset", "FlowResult", "LayerFormats", "LeNet", "QuantLayer", "SCHEMES", "Widths", "accuracy",
-           "assign_formats", "builtin_lenet", "fold_batchnorm", "load_data", "load_model", "quant_layers",
+           "apply_formats", "assign_formats", "builtin_lenet", "fold_batchnorm", "load_data", "load_model", "quant_layers",
            "quantize_network", "set_mode", "wrap_model", "write_outputs"]

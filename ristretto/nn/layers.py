@@ -113,10 +113,24 @@ class QuantLayer(nn.Module):
             return exact_forward(self, x)
         acts = self.quantize_activations
         xq = ste_quantize(x, f.input, self.rounding, self.generator) if acts else x
-        wq = ste_quantize(m.weight, f.weight, self.rounding, self.generator)
-        bq = ste_quantize(m.bias, f.bias, self.rounding, self.generator) if m.bias is not None else None
+        wq = self._param(m.weight, f.weight)
+        bq = self._param(m.bias, f.bias) if m.bias is not None else None
         y = self._op(xq, wq, bq)
-        return ste_quantize(y, f.output, self.rounding, self.generator) if acts else y
+        if not acts or f.output is None:
+            return y
+        if not torch.is_grad_enabled() and self.rounding != "stochastic" and y.is_contiguous():
+            return f.output.quantize(y, rounding=self.rounding, out=y)  # y is ours: quantize in place
+        return ste_quantize(y, f.output, self.rounding, self.generator)
+
+    def _param(self, p, fmt):
+        """Quantized parameter; in inference it is cached until the parameter or its format changes."""
+        if torch.is_grad_enabled() or self.rounding == "stochastic" or fmt is None:
+            return ste_quantize(p, fmt, self.rounding, self.generator)
+        key = (p.data_ptr(), p._version, fmt, self.rounding, p.device)
+        cache = self.__dict__.setdefault("_qcache", {})
+        if cache.get(id(p), (None,))[0] != key:
+            cache[id(p)] = (key, fmt.quantize(p.detach(), rounding=self.rounding))
+        return cache[id(p)][1]
 
     def extra_repr(self):
         return ", ".join(f"{g}={getattr(self.formats, g).slug if getattr(self.formats, g) else 'float'}"
