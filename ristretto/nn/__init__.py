@@ -9,5 +9,5 @@ from .models import LeNet, builtin_lenet, load_model
 from .schemes import SCHEMES, Widths, apply_formats, assign_formats
 
 __all__ = ["Dataset", "FlowResult", "LayerFormats", "LeNet", "QuantLayer", "SCHEMES", "Widths", "accuracy",
-           "apply_formats", "assign_formats", "builtin_lenet", "fold_batchnorm", "load_data", "load_model", "quant_layers",
-           "quantize_network", "set_mode", "wrap_model", "write_outputs"]
+           "apply_formats", "assign_formats", "builtin_lenet", "fold_batchnorm", "load_data", "load_model",
+           "quant_layers", "quantize_network", "set_mode", "wrap_model", "write_outputs"]
