@@ -45,18 +45,20 @@ def load_spec(spec):
 
 
 def parse_spec(spec):
-    """``(config, stages)`` of a spec (preset name, JSON path or dict)."""
+    """``(config, options)`` of a spec (preset name, JSON path or dict); options: ``stages``, ``bias``."""
     d = load_spec(spec)
-    stages = d.pop("stages", 0)
-    if isinstance(stages, bool) or stages not in (0, 1, 2):
-        raise ValueError(f"stages must be 0, 1 or 2, not {stages!r}")
-    return config_from_dict(d), stages
+    options = {"stages": d.pop("stages", 0), "bias": d.pop("bias", False)}
+    if isinstance(options["stages"], bool) or options["stages"] not in (0, 1, 2):
+        raise ValueError(f"stages must be 0, 1 or 2, not {options['stages']!r}")
+    if not isinstance(options["bias"], bool):
+        raise ValueError(f"bias must be true or false, not {options['bias']!r}")
+    return config_from_dict(d), options
 
 
 def build(spec):
     """The Amaranth component for a spec (preset name, JSON path or dict)."""
-    config, stages = parse_spec(spec)
-    return _MACS[config.family](config, stages=stages)
+    config, options = parse_spec(spec)
+    return _MACS[config.family](config, **options)
 
 
 def _accumulator(cfg):
@@ -70,11 +72,12 @@ def _accumulator(cfg):
 
 def module_name(mac):
     cfg = mac.config
+    tail = f"_st{mac.stages}" + ("_bias" if mac.has_bias else "")
     if cfg.family == "float32":
-        return f"mac_float32_st{mac.stages}"
+        return f"mac_float32{tail}"
     acc = _accumulator(cfg)
     acc_s = "fp32" if acc["kind"] == "fp32" else f"acc{acc['bits']}{acc['overflow'][0]}"
-    return f"mac_{cfg.family}_{cfg.a.slug}_{cfg.w.slug}_{cfg.out.slug}_{acc_s}_st{mac.stages}"
+    return f"mac_{cfg.family}_{cfg.a.slug}_{cfg.w.slug}_{cfg.out.slug}_{acc_s}{tail}"
 
 
 def generate(spec, out_dir):
@@ -91,6 +94,8 @@ def generate(spec, out_dir):
     v_path.write_text(text)
     cfg = mac.config
     ports = {"a": mac.a, "w": mac.w, "acc": mac.acc, "out": mac.out}
+    if mac.has_bias:
+        ports["bias"] = mac.bias
     manifest = {
         "module": name,
         "family": cfg.family,
@@ -101,6 +106,7 @@ def generate(spec, out_dir):
         "out": cfg.out.to_dict(),
         "accumulator": _accumulator(cfg),
         "stages": mac.stages,
+        "bias": mac.has_bias,
         "latency": mac.latency,
         "ports": {"clk": 1, "rst": 1, **{k: len(v) for k, v in ports.items()}, "valid": 1, "clear": 1},
         "signed_ports": [k for k, v in ports.items() if v.shape().signed],

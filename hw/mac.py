@@ -1,6 +1,6 @@
 """The port contract and pipeline every MAC shares."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -14,8 +14,11 @@ class Mac(wiring.Component):
     ``a``, ``w``, ``valid`` (a×w enters the accumulation at this rising edge),
     ``clear`` (at this edge the sum restarts as this edge's product if
     ``valid``, else zero), ``acc`` (raw accumulator) and ``out`` (the sum in the
-    output format). After the last product, ``out`` is stable ``latency``
-    rising edges later.
+    output format). With ``bias=True`` a ``bias`` port (accumulator encoding)
+    is preloaded: at ``clear`` the sum restarts as ``bias`` plus this edge's
+    product if ``valid``, else ``bias`` (how an accelerator adds a layer's
+    bias). After the last product, ``out`` is stable ``latency`` rising edges
+    later.
 
     Subclasses set ``family`` and implement ``_shapes()`` (a, w, acc, out),
     ``_product(m)``, ``_start(m, p)`` (accumulator value of a lone product),
@@ -32,7 +35,7 @@ class Mac(wiring.Component):
     family = None
     config_type = None
 
-    def __init__(self, config, *, stages=0):
+    def __init__(self, config, *, stages=0, bias=False):
         # A refused object must not warn as an unused elaboratable.
         self._MustUse__silence = True
         if not isinstance(config, self.config_type):
@@ -41,10 +44,15 @@ class Mac(wiring.Component):
             raise ValueError(f"{type(self).__name__} needs {self.family!r} weights, not {config.w!r}")
         if isinstance(stages, bool) or stages not in (0, 1, 2):
             raise ValueError(f"stages must be 0, 1 or 2, not {stages!r}")
-        self._config, self._stages = config, stages
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias must be a bool, not {bias!r}")
+        self._config, self._stages, self._bias = config, stages, bias
         self._MustUse__silence = False
         a, w, acc, out = self._shapes()
-        super().__init__({"a": In(a), "w": In(w), "valid": In(1), "clear": In(1), "acc": Out(acc), "out": Out(out)})
+        ports = {"a": In(a), "w": In(w), "valid": In(1), "clear": In(1), "acc": Out(acc), "out": Out(out)}
+        if bias:
+            ports["bias"] = In(acc)
+        super().__init__(ports)
 
     @property
     def config(self):
@@ -55,6 +63,11 @@ class Mac(wiring.Component):
         return self._stages
 
     @property
+    def has_bias(self):
+        """Whether the MAC has a ``bias`` port preloaded into the sum at ``clear``."""
+        return self._bias
+
+    @property
     def latency(self):
         """Rising edges from the last product to a stable ``out``."""
         return 1 + self._stages
@@ -63,19 +76,32 @@ class Mac(wiring.Component):
         m = Module()
         product = self._product(m)
         valid, clear = self.valid, self.clear
+        bias = self.bias if self._bias else None
         if self._stages >= 1:
             p_reg, v_reg, c_reg = Signal.like(product), Signal(), Signal()
             m.d.sync += [p_reg.eq(product), v_reg.eq(valid), c_reg.eq(clear)]
             product, valid, clear = p_reg, v_reg, c_reg
+            if bias is not None:
+                b_reg = Signal.like(bias)
+                m.d.sync += b_reg.eq(bias)
+                bias = b_reg
 
         acc = Signal(self.acc.shape())
-        with m.If(clear):
+        if bias is None:
+            with m.If(clear):
+                with m.If(valid):
+                    m.d.sync += acc.eq(self._start(m, product))
+                with m.Else():
+                    m.d.sync += acc.eq(0)
+            with m.Elif(valid):
+                m.d.sync += acc.eq(self._add(m, acc, product))
+        else:  # the sum restarts from the bias: one adder, its first operand muxed
+            base = Signal.like(acc)
+            m.d.comb += base.eq(Mux(clear, bias, acc))
             with m.If(valid):
-                m.d.sync += acc.eq(self._start(m, product))
-            with m.Else():
-                m.d.sync += acc.eq(0)
-        with m.Elif(valid):
-            m.d.sync += acc.eq(self._add(m, acc, product))
+                m.d.sync += acc.eq(self._add(m, base, product))
+            with m.Elif(clear):
+                m.d.sync += acc.eq(bias)
         m.d.comb += self.acc.eq(acc)
 
         out = self._output(m, acc)

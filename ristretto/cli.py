@@ -58,8 +58,9 @@ def _hw_verify(args):
 
     try:
         if args.fast:
-            config, _ = parse_spec(args.spec)
-            stim = mac_stimulus(config, exhaustive=False, random_vectors=args.random, seed=args.seed)
+            config, options = parse_spec(args.spec)
+            stim = mac_stimulus(config, exhaustive=False, random_vectors=args.random, seed=args.seed,
+                                bias=options["bias"])
             result, tier = simulate(build(args.spec), stim), "Amaranth simulator"
         else:
             result = verify(args.spec, args.build_dir, exhaustive=not args.no_exhaustive,
@@ -144,6 +145,25 @@ def _paper(args):
     return 0
 
 
+def _hw_verify_lenet(args):
+    from .sim.runner import SimulatorMissing
+    from .sim.traces import verify_lenet
+
+    def log(layer, r):
+        net = "yes" if r.get("network_match") else "NO"
+        print(f"{layer:<8}{r['vectors']:>8} vectors  RTL == reference: {'yes' if r['mismatches'] == 0 else 'NO'}  "
+              f"RTL out == network exact mode at {args.neurons} neurons: {net}")
+
+    print(f"LeNet real traces, {args.format}, cocotb + Icarus Verilog")
+    try:
+        results = verify_lenet(args.format, args.build_dir, neurons=args.neurons, seed=args.seed, log=log)
+    except SimulatorMissing as err:
+        sys.exit(f"ristretto hw verify-lenet: {err}")
+    ok = all(r["passed"] for r in results.values())
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="ristretto", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
@@ -196,6 +216,12 @@ def main(argv=None):
     p.add_argument("--fast", action="store_true", help="Amaranth's simulator on random vectors, no Icarus")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_hw_verify)
+    p = hw.add_parser("verify-lenet", help="co-simulate the MACs on real dot products of the quantized LeNet")
+    p.add_argument("--format", default="dfp", choices=["dfp", "pow2", "minifloat"])
+    p.add_argument("--neurons", type=int, default=32, help="neurons per layer (default 32)")
+    p.add_argument("--build-dir", default="build/verify-lenet")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_hw_verify_lenet)
     args = parser.parse_args(argv)
     return args.func(args) or 0
 

@@ -14,6 +14,7 @@ def simulate(mac, stim):
     cfg, n = mac.config, len(stim["a"])
     a, w = stim["a"].tolist(), stim["w"].tolist()
     valid, clear = stim["valid"].tolist(), stim["clear"].tolist()
+    bias = stim["bias"].tolist() if mac.has_bias else None
     acc_reads, out_reads = [], []
 
     async def bench(ctx):
@@ -23,6 +24,8 @@ def simulate(mac, stim):
                 ctx.set(mac.w, w[i])
                 ctx.set(mac.valid, valid[i])
                 ctx.set(mac.clear, clear[i])
+                if bias is not None:
+                    ctx.set(mac.bias, bias[i])
             else:
                 ctx.set(mac.valid, 0)
                 ctx.set(mac.clear, 0)

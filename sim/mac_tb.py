@@ -27,9 +27,12 @@ async def mac_matches_reference(dut):
     signed = set(manifest["signed_ports"])
     stim = dict(np.load(os.environ["RISTRETTO_STIMULUS"]))
     a_mask, w_mask = (1 << manifest["ports"]["a"]) - 1, (1 << manifest["ports"]["w"]) - 1
+    bias = (stim["bias"] & ((1 << manifest["ports"]["bias"]) - 1)).tolist() if manifest["bias"] else None
 
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value, dut.valid.value, dut.clear.value, dut.a.value, dut.w.value = 1, 0, 0, 0, 0
+    if manifest["bias"]:
+        dut.bias.value = 0
     for _ in range(2):
         await FallingEdge(dut.clk)
     dut.rst.value = 0
@@ -43,6 +46,8 @@ async def mac_matches_reference(dut):
     for i in range(n + manifest["latency"]):
         if i < n:
             dut.a.value, dut.w.value, dut.valid.value, dut.clear.value = a[i], w[i], valid[i], clear[i]
+            if bias is not None:
+                dut.bias.value = bias[i]
         else:
             dut.valid.value, dut.clear.value = 0, 0
         await FallingEdge(dut.clk)

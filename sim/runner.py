@@ -16,8 +16,11 @@ class SimulatorMissing(RuntimeError):
     """Icarus Verilog is not installed."""
 
 
-def verify(spec, build_dir, *, exhaustive=True, random_vectors=65536, seed=0):
+def verify(spec, build_dir, *, exhaustive=True, random_vectors=65536, seed=0, stimulus=None):
     """Generate the MAC of ``spec``, simulate it against the reference model, return the verdict.
+
+    ``stimulus`` (a dict of arrays ``a``, ``w``, ``valid``, ``clear`` and, for a
+    MAC with a bias port, ``bias``) replaces the generated vectors.
 
     Returns a dict with ``vectors``, ``seconds``, ``vectors_per_s``, ``passed`` and,
     on failure, ``first_mismatch`` (the first vector with expected and got values).
@@ -37,8 +40,9 @@ def verify(spec, build_dir, *, exhaustive=True, random_vectors=65536, seed=0):
     build_dir = Path(build_dir).resolve()
     v_path, j_path = generate(spec, build_dir)
     manifest = json.loads(j_path.read_text())
-    cfg, _ = parse_spec(spec)
-    stim = mac_stimulus(cfg, exhaustive=exhaustive, random_vectors=random_vectors, seed=seed)
+    cfg, options = parse_spec(spec)
+    stim = stimulus if stimulus is not None else mac_stimulus(
+        cfg, exhaustive=exhaustive, random_vectors=random_vectors, seed=seed, bias=options["bias"])
     stim_path, result_path = build_dir / "stimulus.npz", build_dir / "result.json"
     np.savez(stim_path, **stim)
     result_path.unlink(missing_ok=True)

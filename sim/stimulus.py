@@ -44,7 +44,18 @@ def long_accumulation(cfg, n, seed, mean_length=256):
     return {"a": a, "w": w, "valid": (rng.random(n) < 0.9).astype(np.int8), "clear": clear}
 
 
-def mac_stimulus(cfg, *, exhaustive=True, random_vectors=65536, seed=0):
+def random_bias(cfg, n, seed):
+    """Bias preload values in the accumulator encoding: float32 patterns or integers across its range."""
+    rng = np.random.default_rng(seed + 7)
+    if cfg.family == "float32" or getattr(cfg, "accumulator", None) == "fp32":
+        return _float32_pool(rng, n)
+    acc = cfg.acc if cfg.family == "minifloat" else cfg.accumulator
+    span = rng.integers(acc.min_code >> 2, (acc.max_code >> 2) + 1, n)
+    ext = rng.choice([acc.min_code, acc.max_code, 0], n)
+    return np.where(rng.random(n) < 0.2, ext, span).astype(np.int64)
+
+
+def mac_stimulus(cfg, *, exhaustive=True, random_vectors=65536, seed=0, bias=False):
     """Concatenated stimulus: exhaustive pairs (if asked, for <= 16 bits of operands), then long random
     accumulations."""
     parts = [exhaustive_pairs(cfg)] if exhaustive and cfg.a.bits + cfg.w.bits <= 16 else []
@@ -53,4 +64,7 @@ def mac_stimulus(cfg, *, exhaustive=True, random_vectors=65536, seed=0):
     if not parts:
         raise ValueError("No vectors to simulate: keep the exhaustive pairs (operands of <= 16 bits together) "
                          "or ask for random vectors (random_vectors / --random N > 0)")
-    return {k: np.concatenate([p[k] for p in parts]) for k in ("a", "w", "valid", "clear")}
+    stim = {k: np.concatenate([p[k] for p in parts]) for k in ("a", "w", "valid", "clear")}
+    if bias:
+        stim["bias"] = random_bias(cfg, len(stim["a"]), seed)
+    return stim

@@ -52,13 +52,22 @@ def f32_multiply(a, b):
     return r.astype(np.float32)
 
 
-def _f32_trace(p, valid, clear):
-    """Float32 accumulator after each edge: clear restarts with this product (or +0)."""
+def _f32_trace(p, valid, clear, bias=None):
+    """Float32 accumulator after each edge: clear restarts with this product (or +0).
+
+    With a bias preload (``bias``: float32 bit patterns), clear restarts with
+    ``bias + product`` (one IEEE addition) or ``bias``.
+    """
     acc, out = np.float32(0.0), []
+    b_vals = None if bias is None else f32_from_bits(bias).tolist()
     with np.errstate(over="ignore", invalid="ignore"):
-        for pk, v, c in zip(p.tolist(), np.asarray(valid).tolist(), np.asarray(clear).tolist(), strict=True):
+        for k, (pk, v, c) in enumerate(zip(p.tolist(), np.asarray(valid).tolist(), np.asarray(clear).tolist(),
+                                           strict=True)):
             pk = np.float32(pk)
-            if c:
+            if c and b_vals is not None:
+                b = np.float32(b_vals[k])
+                acc = np.float32(b + pk) if v else b
+            elif c:
                 acc = pk if v else np.float32(0.0)
             elif v:
                 acc = np.float32(acc + pk)
@@ -155,11 +164,11 @@ class MinifloatMacConfig:
             return p.float().numpy()
         return torch.round(p * 2.0**self.product_frac_bits).to(torch.int64)
 
-    def trace(self, a, w, valid, clear):
-        """Raw accumulator after each edge: float32 bit patterns or integer codes."""
+    def trace(self, a, w, valid, clear, bias=None):
+        """Raw accumulator after each edge: float32 bit patterns or integer codes (bias alike)."""
         if self.accumulator == "fp32":
-            return f32_bits(_f32_trace(self.products(a, w), valid, clear))
-        return torch.from_numpy(int_trace(self.products(a, w), valid, clear, self.acc))
+            return f32_bits(_f32_trace(self.products(a, w), valid, clear, bias))
+        return torch.from_numpy(int_trace(self.products(a, w), valid, clear, self.acc, bias))
 
     def output(self, acc):
         """Output codes (unsigned bit patterns) from raw accumulator values."""
@@ -192,8 +201,8 @@ class Float32MacConfig:
     def products(self, a, w):
         return f32_multiply(f32_from_bits(a), f32_from_bits(w))
 
-    def trace(self, a, w, valid, clear):
-        return f32_bits(_f32_trace(self.products(a, w), valid, clear))
+    def trace(self, a, w, valid, clear, bias=None):
+        return f32_bits(_f32_trace(self.products(a, w), valid, clear, bias))
 
     def output(self, acc):
         return np.asarray(acc, dtype=np.int64)

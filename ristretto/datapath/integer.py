@@ -59,18 +59,20 @@ def as_codes(x):
     return torch.from_numpy(np.array(x, dtype=np.int64))
 
 
-def int_trace(products, valid, clear, acc_fmt):
+def int_trace(products, valid, clear, acc_fmt, bias=None):
     """Integer accumulator after each edge under the port contract (``IntAccumulator`` policy).
 
     At an edge with ``clear`` the sum restarts as this edge's product if
-    ``valid`` else zero; otherwise a ``valid`` product is added.
+    ``valid`` else zero (plus ``bias[k]``, accumulator codes, for a MAC with a
+    bias preload); otherwise a ``valid`` product is added.
     """
     p = np.asarray(products, dtype=np.int64).tolist()
     valid, clear = np.asarray(valid).tolist(), np.asarray(clear).tolist()
+    bias = [0] * len(p) if bias is None else np.asarray(bias, dtype=np.int64).tolist()
     acc, out = 0, []
     lo, hi, mask = acc_fmt.min_code, acc_fmt.max_code, (1 << acc_fmt.bits) - 1
-    for pk, v, c in zip(p, valid, clear, strict=True):
-        s = (0 if c else acc) + (pk if v else 0)
+    for pk, v, c, b in zip(p, valid, clear, bias, strict=True):
+        s = (b if c else acc) + (pk if v else 0)
         acc = min(max(s, lo), hi) if acc_fmt.overflow == "saturate" else ((s - lo) & mask) + lo
         out.append(acc)
     return np.array(out, dtype=np.int64)
@@ -163,9 +165,9 @@ class IntMacConfig:
         acc = self.accumulate(self.products(a, w))
         return acc, self.output(acc)
 
-    def trace(self, a, w, valid, clear):
+    def trace(self, a, w, valid, clear, bias=None):
         """Accumulator after each rising edge for a cycle-by-cycle stimulus (see ``int_trace``)."""
-        return torch.from_numpy(int_trace(self.products(a, w), valid, clear, self.accumulator))
+        return torch.from_numpy(int_trace(self.products(a, w), valid, clear, self.accumulator, bias))
 
     # -- description ---------------------------------------------------------
     def to_dict(self):

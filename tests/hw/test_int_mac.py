@@ -57,3 +57,11 @@ def test_latency_and_errors():
         ShiftMac(cfg)
     with pytest.raises(TypeError, match=r"^FixedMac takes a config of type IntMacConfig, not 'fixed8'$"):
         FixedMac("fixed8")
+
+
+@pytest.mark.parametrize("stages", [0, 2])
+def test_bias_preload(stages):
+    cfg = CONFIGS[1]  # saturating 12-bit accumulator
+    mac = FixedMac(cfg, stages=stages, bias=True)
+    result = simulate(mac, mac_stimulus(cfg, exhaustive=False, random_vectors=1500, seed=5, bias=True))
+    assert result["passed"], result.get("first_mismatch")

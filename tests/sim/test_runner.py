@@ -50,3 +50,20 @@ def test_a_broken_requantizer_is_caught_by_icarus(monkeypatch, tmp_path):
     result = verify(PRESETS["fixed8"], tmp_path, exhaustive=False, random_vectors=300)
     assert not result["passed"] and result["mismatches"] > 0
     assert result["first_mismatch"]["out_expected"] != result["first_mismatch"]["out_got"]
+
+
+@pytest.mark.parametrize("scheme", ["dfp", "pow2", "minifloat"])
+def test_real_lenet_traces_equal_the_network_exact_mode(scheme, tmp_path):
+    from ristretto.sim.traces import verify_lenet
+
+    results = verify_lenet(scheme, tmp_path, neurons=8)
+    assert list(results) == ["conv1", "conv2", "fc1", "fc2"]
+    for layer, r in results.items():
+        assert r["passed"] and r["network_match"], (layer, r.get("first_mismatch"))
+
+
+def test_bias_preload_in_every_family(tmp_path):
+    for preset in ("fixed8", "minifloat8", "float32"):
+        spec = dict(PRESETS[preset], bias=True, stages=1)
+        result = verify(spec, tmp_path / preset, exhaustive=False, random_vectors=3000)
+        assert result["passed"], (preset, result.get("first_mismatch"))
