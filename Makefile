@@ -5,7 +5,7 @@ setup:
 	@bash tools/setup.sh
 
 demo: setup
-	.venv/bin/ristretto demo
+	.venv/bin/ristretto report --out report
 
 test: setup
 	.venv/bin/tox run -e lint,py

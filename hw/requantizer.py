@@ -36,6 +36,9 @@ class Requantizer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         s, i = self._shift, self.i
+        if s >= self._in_bits:  # |i / 2**s| <= 1/2: nearest even is always 0
+            m.d.comb += self.o.eq(0)
+            return m
         if s > 0:
             q = i >> s  # arithmetic: floor division
             half = i[s - 1]

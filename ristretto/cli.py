@@ -164,6 +164,72 @@ def _hw_verify_lenet(args):
     return 0 if ok else 1
 
 
+def _hw_synth(args):
+    from .synth import ToolFailed, ToolMissing, synth_figures
+
+    try:
+        fig = synth_figures(args.spec, args.build_dir, liberty=args.liberty, clock_mhz=args.clock_mhz,
+                            ice40=not args.no_ice40)
+    except (ToolMissing, ToolFailed, ValueError, TypeError) as err:
+        sys.exit(f"ristretto hw synth: {err}")
+    if args.json:
+        print(json.dumps({k: v for k, v in fig.items()}, indent=2, default=str))
+        return 0
+    rows = [("module", fig["module"]), ("library", fig["liberty"]),
+            ("area", f"{fig['area_um2']:.0f} um^2 ({fig['cells']} cells)"),
+            ("critical path", f"{fig['delay_ns']:.2f} ns (fmax {fig['fmax_mhz']:.1f} MHz)"),
+            ("power", f"{fig['power_mw']:.3f} mW at {fig['clock_mhz']:g} MHz, default activity"),
+            ("energy per MAC", f"{fig['energy_pj']:.2f} pJ"),
+            ("transistors (estimate)", f"{fig['transistors']}"), ("logic depth", f"{fig['logic_depth']} gates")]
+    if fig["ice40_luts"] is not None:
+        rows.append(("iCE40 HX8K", f"{fig['ice40_luts']} LUT4, {fig['ice40_carries']} carries, "
+                                   f"fmax {fig['ice40_fmax_mhz']} MHz"))
+    for k, v in rows:
+        print(f"{k:<24}{v}")
+    print("tools: " + "; ".join(fig["tools"].values()))
+    return 0
+
+
+def _report(args):
+    from .nn.data import DataError, load_data
+    from .nn.models import ModelError, builtin_lenet, load_model
+    from .report import sweep, write_report
+    from .sim.runner import SimulatorMissing
+    from .synth import ToolFailed, ToolMissing, default_liberty, tool_versions
+
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+        widths = [int(w) for w in args.widths.split(",") if w.strip()]
+        bad = [f for f in formats if f not in ("dfp", "fixed", "minifloat", "pow2")]
+        if bad or not formats or not widths or min(widths) < 2 or max(widths) > 16:
+            raise ValueError(f"--formats takes dfp, fixed, minifloat, pow2 (not {bad}) and --widths integers "
+                             f"in 2..16 (not {args.widths!r})")
+        data = load_data(args.data)
+        model = load_model(args.model, args.weights) if args.model else builtin_lenet(data if args.data is None
+                                                                                       else None)
+        points = sweep(model, data, formats=formats, widths=widths, out_dir=args.out,
+                       finetune_epochs=args.finetune_epochs, verify_vectors=args.verify_vectors,
+                       ice40=not args.no_ice40, log=log)
+        from .nn import accuracy
+
+        meta = {"model": args.model or "built-in LeNet", "data": data.name, "liberty": default_liberty().name,
+                "clock_mhz": 100.0, "baseline_top1": accuracy(model, data.x_val, data.y_val),
+                "tools": tool_versions(),
+                "note": "Accuracy: weights and activations at the given width (power-of-two weights: at most "
+                        "5-bit codes), range rule mse" + (f", fine-tuned {args.finetune_epochs} epochs" if
+                                                          args.finetune_epochs else "") +
+                        ". Hardware: one MAC (32-bit accumulator; float32 adder for minifloat) with the formats of "
+                        "the layer doing the most MACs, co-simulated on random vectors in Icarus."}
+        files = write_report(points, args.out, meta)
+    except (DataError, ModelError, ValueError, ToolMissing, ToolFailed, SimulatorMissing) as err:
+        sys.exit(f"ristretto report: {err}")
+    print(f"{len(points)} points; wrote:")
+    for f in files:
+        print(f"  {f}")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="ristretto", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
@@ -202,6 +268,17 @@ def main(argv=None):
     p.add_argument("--min-width", type=int, default=4)
     p.add_argument("--max-width", type=int, default=16)
     p.set_defaults(func=_paper)
+    p = sub.add_parser("report", help="accuracy vs area/delay/power/energy for formats and widths, with charts")
+    p.add_argument("--model", help="package.module:factory or TorchScript file (default: the built-in LeNet)")
+    p.add_argument("--weights", help="state_dict file for --model")
+    p.add_argument("--data", help="dataset (default: built-in MNIST); see 'ristretto quantize --help'")
+    p.add_argument("--formats", default="dfp,minifloat,pow2")
+    p.add_argument("--widths", default="4,6,8,10,12,16")
+    p.add_argument("--finetune-epochs", type=int, default=0)
+    p.add_argument("--verify-vectors", type=int, default=2000, help="random co-simulation vectors per point")
+    p.add_argument("--no-ice40", action="store_true", help="skip the iCE40 figures")
+    p.add_argument("--out", default="report", help="output directory (default: report)")
+    p.set_defaults(func=_report)
     hw = sub.add_parser("hw", help="MAC hardware: generate Verilog, verify it").add_subparsers(
         dest="hw_command", required=True)
     p = hw.add_parser("generate", help="write <module>.v and its manifest <module>.json")
@@ -216,6 +293,14 @@ def main(argv=None):
     p.add_argument("--fast", action="store_true", help="Amaranth's simulator on random vectors, no Icarus")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_hw_verify)
+    p = hw.add_parser("synth", help="area, delay, power (Yosys + OpenSTA), transistor estimate, iCE40 figures")
+    p.add_argument("spec", help="preset (fixed8, shift8w4, minifloat8, float32) or a JSON spec file")
+    p.add_argument("--liberty", help="your own liberty file (default: OSU 0.18 um of qflow-tech-osu018)")
+    p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for power and energy (default 100)")
+    p.add_argument("--no-ice40", action="store_true", help="skip the iCE40 (nextpnr) figures")
+    p.add_argument("--build-dir", default="build/synth")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_hw_synth)
     p = hw.add_parser("verify-lenet", help="co-simulate the MACs on real dot products of the quantized LeNet")
     p.add_argument("--format", default="dfp", choices=["dfp", "pow2", "minifloat"])
     p.add_argument("--neurons", type=int, default=32, help="neurons per layer (default 32)")

@@ -10,6 +10,7 @@ TOOLS=(
   "yosys yosys"
   "yosys-abc yosys"
   "sta opensta"
+  "nextpnr-ice40 nextpnr-ice40"
   "/usr/share/qflow/tech/osu018/osu018_stdcells.lib qflow-tech-osu018"
 )
 

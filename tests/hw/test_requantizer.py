@@ -8,7 +8,8 @@ from ristretto.hw import Requantizer
 from ristretto.formats import DynamicFixedPoint
 
 
-@pytest.mark.parametrize(("in_bits", "shift", "out_bits"), [(10, 3, 6), (10, 1, 4), (9, 0, 5), (8, -2, 8), (12, 11, 3)])
+@pytest.mark.parametrize(("in_bits", "shift", "out_bits"),
+                         [(10, 3, 6), (10, 1, 4), (9, 0, 5), (8, -2, 8), (12, 11, 3), (8, 8, 4), (6, 30, 4)])
 def test_every_input(in_bits, shift, out_bits):
     dut = Requantizer(in_bits=in_bits, shift=shift, out_bits=out_bits)
     inputs = list(range(-(1 << (in_bits - 1)), 1 << (in_bits - 1)))

@@ -1,15 +1,9 @@
-"""The simulator tier: Icarus must be there (in CI a missing simulator is a failure)."""
-
-import os
-import shutil
+"""The simulator tier: Icarus Verilog must be there."""
 
 import pytest
+from tiers import need
 
 
 @pytest.fixture(autouse=True)
 def _icarus():
-    if shutil.which("iverilog") is None or shutil.which("vvp") is None:
-        msg = "Icarus Verilog (iverilog, vvp) not found: apt-get install iverilog, or run tools/setup.sh"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+    need(("iverilog", "vvp"))

@@ -1,0 +1,44 @@
+"""One call from a MAC spec to all figures: standard cells (Yosys, OpenSTA), technology-free, iCE40."""
+
+import json
+from pathlib import Path
+
+from ..hw.generate import generate
+from .ice40 import ice40_figures
+from .sta import timing_and_power
+from .tools import ToolMissing, default_liberty, tool_versions
+from .yosys import synthesize
+
+__all__ = ["synth_figures"]
+
+
+def synth_figures(spec, workdir, *, liberty=None, clock_mhz=100.0, activity=None, ice40=True):
+    """Generate the MAC of ``spec`` and return its figures as a flat dict.
+
+    Keys: ``area_um2``, ``cells``, ``delay_ns``, ``fmax_mhz``, ``power_mw``,
+    ``energy_pj``, ``clock_mhz``, ``transistors``, ``logic_depth``,
+    ``ice40_luts``, ``ice40_fmax_mhz`` (``None`` when ``ice40=False``),
+    ``module``, ``liberty`` and ``tools`` (versions).
+
+    Raises
+    ------
+    ToolMissing
+        For a missing tool or liberty, with how to install it.
+    ToolFailed
+        When a tool fails, with its log tail and the command to reproduce it.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    liberty = Path(liberty) if liberty else default_liberty()
+    if not liberty.is_file():
+        raise ToolMissing(f"Liberty file {str(liberty)!r} does not exist; pass an existing .lib with --liberty")
+    v_path, j_path = generate(spec, workdir)
+    top = json.loads(j_path.read_text())["module"]
+    fig = synthesize(v_path, top, liberty, workdir)
+    fig.update(timing_and_power(fig.pop("netlist"), top, liberty, workdir, clock_mhz=clock_mhz, activity=activity))
+    if ice40:
+        fig.update(ice40_figures(v_path, top, workdir))
+    else:
+        fig.update(ice40_luts=None, ice40_fmax_mhz=None)
+    fig.update(module=top, liberty=liberty.name, tools=tool_versions())
+    return fig

@@ -1,0 +1,59 @@
+"""Finding and running the external tools, with clear errors when one is missing or fails."""
+
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+__all__ = ["DEBIAN_PACKAGES", "ToolFailed", "ToolMissing", "default_liberty", "require", "run", "tool_versions"]
+
+DEBIAN_PACKAGES = {"yosys": "yosys", "yosys-abc": "yosys", "sta": "opensta", "nextpnr-ice40": "nextpnr-ice40"}
+OSU018 = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
+
+
+class ToolMissing(RuntimeError):
+    """A system tool or file is not installed; the message says how to install it."""
+
+
+class ToolFailed(RuntimeError):
+    """A tool exited with an error; the message holds its log tail and the command to reproduce it."""
+
+
+def require(tool):
+    path = shutil.which(tool)
+    if path is None:
+        pkg = DEBIAN_PACKAGES.get(tool, tool)
+        raise ToolMissing(f"{tool} not found: install it (Debian: apt-get install {pkg}) or run tools/setup.sh")
+    return path
+
+
+def default_liberty():
+    """The OSU 0.18 um standard-cell liberty of Debian's qflow-tech-osu018."""
+    if not OSU018.exists():
+        raise ToolMissing(f"{OSU018} not found: apt-get install qflow-tech-osu018 (or run tools/setup.sh), "
+                          "or pass your own library with --liberty")
+    return OSU018
+
+
+def run(cmd, cwd, log_name, timeout=600):
+    """Run ``cmd`` in ``cwd``, keep its output in ``cwd/log_name``; raise ``ToolFailed`` on error."""
+    require(cmd[0])
+    cwd = Path(cwd)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    log = proc.stdout + proc.stderr
+    (cwd / log_name).write_text(log)
+    if proc.returncode != 0:
+        tail = "\n".join(log.strip().splitlines()[-15:])
+        raise ToolFailed(f"{cmd[0]} failed (exit {proc.returncode}); log tail:\n{tail}\n"
+                         f"reproduce: cd {shlex.quote(str(cwd))} && {shlex.join(cmd)}")
+    return log
+
+
+def tool_versions():
+    """First version line of each tool that is installed."""
+    out = {}
+    for tool, args in (("yosys", ["-V"]), ("sta", ["-version"]), ("nextpnr-ice40", ["--version"])):
+        if shutil.which(tool):
+            p = subprocess.run([tool, *args], capture_output=True, text=True, timeout=60)
+            out[tool] = (p.stdout + p.stderr).strip().splitlines()[0] if (p.stdout + p.stderr).strip() else "?"
+    return out

@@ -1,0 +1,50 @@
+"""Synthesis figures of generated MACs: sanity, the paper's Table III ordering, errors."""
+
+import json
+
+import pytest
+from ristretto.synth import ToolFailed, ToolMissing, synth_figures
+from ristretto.synth.tools import run
+
+from ristretto.cli import main
+
+TINY = {"a": {"kind": "dfp", "bits": 4, "frac_bits": 2}, "w": {"kind": "dfp", "bits": 4, "frac_bits": 3},
+        "out": {"kind": "dfp", "bits": 4, "frac_bits": 1}, "acc_bits": 10, "overflow": "wrap", "stages": 0}
+
+
+def test_tiny_mac_figures(tmp_path):
+    fig = synth_figures(TINY, tmp_path)
+    for key in ("area_um2", "delay_ns", "fmax_mhz", "power_mw", "energy_pj"):
+        assert fig[key] > 0, key
+    assert fig["cells"] > 10 and fig["transistors"] > 50 and fig["logic_depth"] > 3
+    assert fig["ice40_luts"] > 5 and fig["ice40_fmax_mhz"] > 10
+    assert fig["energy_pj"] == pytest.approx(fig["power_mw"] * 10)  # at 100 MHz
+    assert abs(fig["fmax_mhz"] * fig["delay_ns"] - 1000) < 1e-6
+    assert set(fig["tools"]) == {"yosys", "sta", "nextpnr-ice40"}
+    # a wider MAC is bigger: the figures respond to the design
+    wider = synth_figures(dict(TINY, a={"kind": "dfp", "bits": 8, "frac_bits": 2}), tmp_path / "w", ice40=False)
+    assert wider["area_um2"] > fig["area_um2"] and wider["ice40_luts"] is None
+
+
+def test_table_iii_ordering(tmp_path):
+    figs = {p: synth_figures(p, tmp_path / p, ice40=False) for p in ("float32", "minifloat8", "fixed8", "shift8w4")}
+    for key in ("area_um2", "delay_ns", "power_mw"):
+        assert figs["float32"][key] > figs["minifloat8"][key] > figs["fixed8"][key] > figs["shift8w4"][key], key
+        assert figs["float32"][key] > 3 * figs["fixed8"][key], key
+
+
+def test_cli_json(tmp_path, capsys):
+    assert main(["hw", "synth", "shift8w4", "--no-ice40", "--json", "--build-dir", str(tmp_path)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    for key in ("area_um2", "cells", "delay_ns", "fmax_mhz", "power_mw", "energy_pj", "transistors", "logic_depth",
+                "ice40_luts", "tools"):
+        assert key in d
+
+
+def test_errors(tmp_path):
+    with pytest.raises(ToolMissing, match=r"^Liberty file '/nope.lib' does not exist; pass an existing .lib"):
+        synth_figures(TINY, tmp_path, liberty="/nope.lib")
+    with pytest.raises(ToolMissing, match=r"^no-such-tool not found: install it \(Debian: apt-get install"):
+        run(["no-such-tool"], tmp_path, "x.log")
+    with pytest.raises(ToolFailed, match=r"(?s)^yosys failed \(exit 1\); log tail:.*reproduce: cd "):
+        run(["yosys", "-p", "read_verilog /nonexistent.v"], tmp_path, "y.log")
