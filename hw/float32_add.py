@@ -4,11 +4,11 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..datapath import QNAN
 from .bits import leading_zeros
 
-__all__ = ["Float32Adder", "QNAN"]
+__all__ = ["Float32Adder"]
 
-QNAN = 0x7FC00000  # the one NaN this adder produces
 
 
 class Float32Adder(wiring.Component):

@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .float32_add import QNAN
+from ..datapath import QNAN
 
 __all__ = ["Float32Multiplier"]
 

@@ -4,6 +4,8 @@ from amaranth.hdl import Module, Mux, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..formats.fixed import twos_complement_range
+
 __all__ = ["Requantizer"]
 
 
@@ -46,6 +48,6 @@ class Requantizer(wiring.Component):
             r = q + (half & (sticky | q[0]))
         else:
             r = i << -s
-        hi, lo = (1 << (self._out_bits - 1)) - 1, -(1 << (self._out_bits - 1))
+        lo, hi = twos_complement_range(self._out_bits)
         m.d.comb += self.o.eq(Mux(r > hi, hi, Mux(r < lo, lo, r)))
         return m

@@ -1,9 +1,9 @@
 """Bit-level reference models of the MAC datapaths, one definition for network, testbench and RTL."""
 
-from .floating import Float32MacConfig, MinifloatMacConfig, f32_bits, f32_from_bits, f32_multiply
+from .floating import QNAN, Float32MacConfig, MinifloatMacConfig, f32_bits, f32_from_bits, f32_multiply
 from .integer import OVERFLOW_POLICIES, IntAccumulator, IntMacConfig, int_trace
 
-__all__ = ["IntAccumulator", "IntMacConfig", "MinifloatMacConfig", "Float32MacConfig", "OVERFLOW_POLICIES",
+__all__ = ["QNAN", "IntAccumulator", "IntMacConfig", "MinifloatMacConfig", "Float32MacConfig", "OVERFLOW_POLICIES",
            "config_from_dict", "f32_bits", "f32_from_bits", "f32_multiply", "int_trace"]
 
 

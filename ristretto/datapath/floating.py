@@ -12,16 +12,16 @@ import torch
 from ..formats import FLOAT32, Minifloat, from_dict
 from .integer import IntAccumulator, as_codes, int_trace
 
-__all__ = ["Float32MacConfig", "MinifloatMacConfig", "f32_bits", "f32_from_bits", "f32_multiply"]
+__all__ = ["QNAN", "Float32MacConfig", "MinifloatMacConfig", "f32_bits", "f32_from_bits", "f32_multiply"]
 
 
-_QNAN = 0x7FC00000  # the one NaN the float units produce
+QNAN = 0x7FC00000  #: the one NaN the float units produce (payloads are not kept)
 
 
 def f32_bits(x):
     """Bit patterns (int64 numpy) of float32 values; every NaN becomes the quiet NaN 0x7FC00000."""
     x = np.asarray(x, dtype=np.float32)
-    return np.where(np.isnan(x), _QNAN, FLOAT32.encode(x))
+    return np.where(np.isnan(x), QNAN, FLOAT32.encode(x))
 
 
 def f32_from_bits(bits):

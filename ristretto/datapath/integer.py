@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..formats import DynamicFixedPoint, PowerOfTwo, from_dict
+from ..formats.fixed import twos_complement_range
 
 __all__ = ["IntAccumulator", "IntMacConfig", "OVERFLOW_POLICIES", "as_codes", "int_trace"]
 
@@ -36,11 +37,11 @@ class IntAccumulator:
 
     @property
     def min_code(self):
-        return -(1 << (self.bits - 1))
+        return twos_complement_range(self.bits)[0]
 
     @property
     def max_code(self):
-        return (1 << (self.bits - 1)) - 1
+        return twos_complement_range(self.bits)[1]
 
     def fit(self, v):
         """Apply the overflow policy to exact integer sums (int64 tensor)."""

@@ -5,7 +5,7 @@ import torch
 
 from .rounding import ROUNDING_MODES, check_rounding, uniform_like
 
-__all__ = ["Format", "check_int"]
+__all__ = ["Format", "check_int", "signed_slug"]
 
 # Elements per chunk on CPU: a chunk and its temporaries stay in cache, so the
 # handful of elementwise passes a format needs costs about one pass over memory.
@@ -19,6 +19,11 @@ def check_int(name, value, lo=None, hi=None):
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ValueError(f"{name} must be in [{lo}, {hi}], not {value!r}")
     return int(value)
+
+
+def signed_slug(k):
+    """A signed integer in file-name-safe form: ``-3`` -> ``m3``."""
+    return f"m{-k}" if k < 0 else str(k)
 
 
 def _as_tensor(x, what):

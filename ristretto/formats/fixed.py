@@ -5,17 +5,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._base import Format, check_int
+from ._base import Format, check_int, signed_slug
 from .rounding import round_integer, round_shift
 
-__all__ = ["DynamicFixedPoint"]
+__all__ = ["DynamicFixedPoint", "twos_complement_range"]
 
 MAX_BITS = 24       # every value is then exactly a float32
 MAX_FRAC_BITS = 100  # keeps every value a normal float32
 
 
-def _signed(k):
-    return f"m{-k}" if k < 0 else str(k)
+def twos_complement_range(bits):
+    """``(min, max)`` of a ``bits``-bit two's complement code."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,11 @@ class DynamicFixedPoint(Format):
 
     @property
     def min_code(self):
-        return -(1 << (self.bits - 1))
+        return twos_complement_range(self.bits)[0]
 
     @property
     def max_code(self):
-        return (1 << (self.bits - 1)) - 1
+        return twos_complement_range(self.bits)[1]
 
     @property
     def max_value(self):
@@ -75,7 +76,7 @@ class DynamicFixedPoint(Format):
 
     @property
     def slug(self):
-        return f"dfp{self.bits}f{_signed(self.frac_bits)}"
+        return f"dfp{self.bits}f{signed_slug(self.frac_bits)}"
 
     def to_dict(self):
         return {"kind": "dfp", "bits": self.bits, "frac_bits": self.frac_bits}

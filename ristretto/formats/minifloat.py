@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._base import Format, check_int
+from ._base import Format, check_int, signed_slug
 from ._floatbits import FLOAT_LAYOUT, exponent_field, pow2
 from .rounding import round_integer
 
@@ -109,7 +109,7 @@ class Minifloat(Format):
     def slug(self):
         s = f"mf{self.bits}e{self.exp_bits}m{self.man_bits}"
         if self.bias != (1 << (self.exp_bits - 1)) - 1:
-            s += f"b{self.bias}" if self.bias >= 0 else f"bm{-self.bias}"
+            s += f"b{signed_slug(self.bias)}"
         return s + ("s" if self.subnormals else "") + ("i" if self.inf_nan else "")
 
     def to_dict(self):

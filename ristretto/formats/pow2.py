@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._base import Format, check_int
+from ._base import Format, check_int, signed_slug
 from ._floatbits import exponent_field, pow2
 from .rounding import ROUNDING_MODES
 
@@ -17,10 +17,6 @@ _SQRT2_UP = {
     torch.float32: (math.isqrt(2 << 46) + 1) * 2.0 ** -23,
     torch.float64: (math.isqrt(2 << 104) + 1) * 2.0 ** -52,
 }
-
-
-def _signed(k):
-    return f"m{-k}" if k < 0 else str(k)
 
 
 @dataclass(frozen=True)
@@ -90,7 +86,7 @@ class PowerOfTwo(Format):
 
     @property
     def slug(self):
-        s = f"pow{self.bits}e{_signed(self.exp_min)}e{_signed(self.exp_max)}"
+        s = f"pow{self.bits}e{signed_slug(self.exp_min)}e{signed_slug(self.exp_max)}"
         return s if self.zero else s + "nz"
 
     def to_dict(self):
