@@ -1,0 +1,154 @@
+"""The accuracy-vs-hardware sweep: for each format and width, accuracy, verification and synthesis.
+
+Every point is cached by content (model weights, data, point parameters, tool
+and package versions), written as soon as it is computed, so a re-run with one
+more width computes only that point and a crash loses nothing done.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+
+__all__ = ["POINT_FIELDS", "fingerprint", "sweep"]
+
+POINT_FIELDS = ("format", "width", "a_bits", "w_bits", "top1", "finetuned", "area_um2", "cells", "delay_ns",
+                "fmax_mhz", "power_mw", "energy_pj", "transistors", "logic_depth", "ice40_luts", "ice40_fmax_mhz",
+                "verified", "vectors", "module")
+
+
+def fingerprint(model, data):
+    """A hash of the model's weights and the data."""
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    for t in (data.x_train, data.y_train, data.x_val, data.y_val):
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t[:: max(1, len(t) // 256)].contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _mac_spec(scheme, layer_formats):
+    """A MAC spec for the formats of one layer (the one with the most MACs)."""
+    f = layer_formats
+    if scheme == "minifloat":
+        return {"family": "minifloat", "a": f.input.to_dict(), "w": f.weight.to_dict(), "out": f.output.to_dict(),
+                "accumulator": "fp32", "stages": 0}
+    return {"a": f.input.to_dict(), "w": f.weight.to_dict(), "out": f.output.to_dict(), "acc_bits": 32,
+            "overflow": "wrap", "stages": 0}
+
+
+def _heaviest_layer(net, x):
+    """Name of the layer doing the most multiply-accumulates on one input."""
+    from ..nn.convert import quant_layers
+
+    macs = {}
+    hooks = [layer.register_forward_hook(
+        lambda mod, inp, out, n=n: macs.__setitem__(n, out.numel() * mod.inner.weight[0].numel()))
+        for n, layer in quant_layers(net).items()]
+    with torch.no_grad():
+        net(x[:1])
+    for h in hooks:
+        h.remove()
+    return max(macs, key=macs.get)
+
+
+def _point(model, data, stats_net, stats, scheme, width, *, finetune_epochs, build_dir, verify_vectors, ice40, log):
+    from ..nn import Widths, accuracy, apply_formats, assign_formats, quant_layers
+    from ..nn.convert import wrap_model
+    from ..nn.finetune import finetune
+    from ..sim.runner import verify
+    from ..synth import synth_figures
+
+    # power-of-two codes beyond 5 bits (16 exponents) buy no accuracy, only a wider shifter
+    w_bits = min(width, 5) if scheme == "pow2" else width
+    net = wrap_model(model)
+    formats = assign_formats(stats_net, stats, scheme, Widths(w_bits, w_bits, width))
+    apply_formats(net, formats)
+    top1 = accuracy(net, data.x_val, data.y_val)
+    if finetune_epochs:
+        finetune(net, data.x_train, data.y_train, epochs=finetune_epochs)
+        top1 = accuracy(net, data.x_val, data.y_val)
+    layer = _heaviest_layer(net, data.x_val)
+    spec = _mac_spec(scheme, quant_layers(net)[layer].formats)
+    try:
+        ver = verify(spec, build_dir / "verify", exhaustive=False, random_vectors=verify_vectors)
+    except ValueError as err:  # a format combination the MAC generator refuses
+        log(f"    no MAC for {scheme}{width}: {err}")
+        return None
+    fig = synth_figures(spec, build_dir / "synth", ice40=ice40)
+    point = {"format": scheme, "width": width, "a_bits": width, "w_bits": w_bits, "top1": top1,
+             "finetuned": bool(finetune_epochs), "verified": bool(ver["passed"]), "vectors": ver["vectors"],
+             "mac_layer": layer, "mac_spec": spec, "layers": _layer_sqnr(net, stats, formats)}
+    point.update({k: fig[k] for k in POINT_FIELDS if k in fig})
+    point["tools"] = fig["tools"]
+    return point
+
+
+def _layer_sqnr(net, stats, formats):
+    from ..nn.ranges import group_report
+
+    return {name: group_report(stats[name]["weight"], f.weight)["sqnr_db"] for name, f in formats.items()
+            if f.weight is not None}
+
+
+def _baseline_point(model, data, build_dir, verify_vectors, ice40):
+    from ..nn import accuracy
+    from ..sim.runner import verify
+    from ..synth import synth_figures
+
+    top1 = accuracy(model, data.x_val, data.y_val)
+    ver = verify("float32", build_dir / "verify", exhaustive=False, random_vectors=verify_vectors)
+    fig = synth_figures("float32", build_dir / "synth", ice40=ice40)
+    point = {"format": "float32", "width": 32, "a_bits": 32, "w_bits": 32, "top1": top1, "finetuned": False,
+             "verified": bool(ver["passed"]), "vectors": ver["vectors"], "mac_layer": None,
+             "mac_spec": {"family": "float32"}, "layers": {}}
+    point.update({k: fig[k] for k in POINT_FIELDS if k in fig})
+    point["tools"] = fig["tools"]
+    return point
+
+
+def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8, 10, 12, 16), out_dir="report",
+          finetune_epochs=0, verify_vectors=2000, ice40=True, log=print):
+    """All points of the report; each is computed once and cached under ``out_dir/cache``."""
+    from ..nn.convert import wrap_model
+    from ..nn.ranges import calibrate
+    from ..synth import tool_versions
+
+    out_dir = Path(out_dir)
+    cache = out_dir / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    base_key = {"model": fingerprint(model, data), "tools": tool_versions(), "version": __version__,
+                "finetune_epochs": finetune_epochs, "verify_vectors": verify_vectors, "ice40": ice40}
+    stats_net = wrap_model(model)
+    stats = calibrate(stats_net, [data.x_train[i:i + 500] for i in range(0, 2000, 500)])
+    jobs = [("float32", 32)] + [(f, w) for f in formats for w in widths]
+    points = []
+    for i, (scheme, width) in enumerate(jobs, 1):
+        key = hashlib.sha256(json.dumps({**base_key, "format": scheme, "width": width}, sort_keys=True).encode())
+        path = cache / f"{scheme}{width}-{key.hexdigest()[:16]}.json"
+        if path.exists():
+            point = json.loads(path.read_text())
+            log(f"[{i}/{len(jobs)}] {scheme} {width} bits: cached")
+        else:
+            log(f"[{i}/{len(jobs)}] {scheme} {width} bits: accuracy, co-simulation, synthesis ...")
+            build = out_dir / "build" / f"{scheme}{width}"
+            if scheme == "float32":
+                point = _baseline_point(model, data, build, verify_vectors, ice40)
+            else:
+                point = _point(model, data, stats_net, stats, scheme, width, finetune_epochs=finetune_epochs,
+                               build_dir=build, verify_vectors=verify_vectors, ice40=ice40, log=log)
+            if point is None:
+                continue
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(point, indent=1))
+            tmp.replace(path)
+        if point is not None:
+            points.append(point)
+            log(f"    top-1 {point['top1']:.4f}, {point['area_um2']:.0f} um^2, {point['energy_pj']:.1f} pJ/MAC, "
+                f"verified {'yes' if point['verified'] else 'NO'}")
+    return points

@@ -1,0 +1,84 @@
+"""Report files: JSON, CSV, Markdown and a self-contained HTML page."""
+
+import base64
+import csv
+import html
+import json
+from pathlib import Path
+
+from .charts import pareto, write_charts
+from .sweep import POINT_FIELDS
+
+__all__ = ["write_report"]
+
+_COLUMNS = [("format", "format", "{}"), ("width", "bits", "{}"), ("w_bits", "weight bits", "{}"),
+            ("top1", "top-1 %", "{:.2%}"), ("area_um2", "area um^2", "{:.0f}"), ("delay_ns", "delay ns", "{:.2f}"),
+            ("power_mw", "power mW", "{:.3f}"), ("energy_pj", "pJ/MAC", "{:.2f}"),
+            ("transistors", "transistors", "{}"), ("ice40_luts", "iCE40 LUTs", "{}"), ("verified", "verified", "{}")]
+
+
+def _cell(p, key, fmt):
+    v = p.get(key)
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "NO"
+    return fmt.format(v).replace("%", "") if key == "top1" else fmt.format(v)
+
+
+def _markdown(points, meta):
+    front = {id(p) for p in pareto(points, "area_um2")}
+    lines = [f"# Accuracy vs hardware: {meta['model']} on {meta['data']}", "",
+             f"Library {meta['liberty']}, power at {meta['clock_mhz']:g} MHz with OpenSTA's default activity. "
+             f"{meta['note']}", "",
+             "| " + " | ".join(h for _, h, _ in _COLUMNS) + " | Pareto (area) |",
+             "|" + "---|" * (len(_COLUMNS) + 1)]
+    for p in points:
+        lines.append("| " + " | ".join(_cell(p, k, f) for k, _, f in _COLUMNS) + f" | {'*' if id(p) in front else ''} |")
+    lines += ["", "Tools: " + "; ".join(meta["tools"].values()), ""]
+    return "\n".join(lines)
+
+
+def _html(points, meta, charts):
+    front = {id(p) for p in pareto(points, "area_um2")}
+    rows = "".join(
+        "<tr" + (' class="front"' if id(p) in front else "") + ">" +
+        "".join(f"<td>{html.escape(_cell(p, k, f))}</td>" for k, _, f in _COLUMNS) + "</tr>" for p in points)
+    imgs = "".join(
+        f'<figure><img alt="{c.stem}" src="data:image/png;base64,{base64.b64encode(c.read_bytes()).decode()}">'
+        f"<figcaption>{html.escape(c.stem.replace('_', ' '))}</figcaption></figure>" for c in charts)
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in _COLUMNS)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Ristretto report</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}
+table{{border-collapse:collapse;font-size:14px}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
+th{{background:#f2f2f2}}tr.front td{{background:#eef7ee;font-weight:600}}
+figure{{display:inline-block;margin:8px}}img{{max-width:520px}}figcaption{{text-align:center;color:#555}}
+.note{{color:#555}}
+</style></head><body>
+<h1>Accuracy vs hardware</h1>
+<p>{html.escape(meta['model'])} on {html.escape(meta['data'])}: float32 top-1 {meta['baseline_top1']:.2%}.
+MACs synthesized on {html.escape(meta['liberty'])}; power at {meta['clock_mhz']:g} MHz (default activity).
+Highlighted rows lie on the accuracy-vs-area Pareto front.</p>
+<p class="note">{html.escape(meta['note'])}</p>
+<table><tr>{head}</tr>{rows}</table>
+{imgs}
+<p class="note">Tools: {html.escape('; '.join(meta['tools'].values()))}</p>
+</body></html>
+"""
+
+
+def write_report(points, out_dir, meta):
+    """Write report.json, report.csv, report.md, report.html and the PNG charts; return the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    charts = write_charts(points, out)
+    (out / "report.json").write_text(json.dumps({"meta": meta, "points": points}, indent=1, default=str) + "\n")
+    with open(out / "report.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=POINT_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(points)
+    (out / "report.md").write_text(_markdown(points, meta))
+    (out / "report.html").write_text(_html(points, meta, charts))
+    return [out / n for n in ("report.json", "report.csv", "report.md", "report.html")] + charts
