@@ -30,11 +30,35 @@ def layer_mac_config(layer, acc_bits=32, overflow="wrap"):
     return IntMacConfig(f.input, f.weight, f.output, acc_bits=acc_bits, overflow=overflow)
 
 
+def _transposed_as_conv(m, x):
+    """A ConvTranspose2d input as the input of the equivalent stride-1 convolution.
+
+    Zeros are stuffed between the inputs (stride), the border is padded by
+    ``dilation * (k - 1) - padding`` (negative crops) plus ``output_padding``
+    at the end. Their products are zero, so they change no sum.
+    """
+    n, c, h, w = x.shape
+    s, d, k, p, op = m.stride, m.dilation, m.kernel_size, m.padding, m.output_padding
+    up = x.new_zeros(n, c, (h - 1) * s[0] + 1, (w - 1) * s[1] + 1)
+    up[:, :, ::s[0], ::s[1]] = x
+    e = [d[i] * (k[i] - 1) - p[i] for i in (0, 1)]
+    return F.pad(up, (e[1], e[1] + op[1], e[0], e[0] + op[0]))
+
+
+def _kernel(layer, w):
+    """The weight as [out, K] rows in the MAC's order (a transposed kernel flipped and channel-swapped)."""
+    if isinstance(layer.inner, nn.ConvTranspose2d):
+        w = w.flip(2, 3).transpose(0, 1)
+    return w.reshape(w.shape[0], -1)
+
+
 def _columns(layer, x):
     """Inputs as [N, K, L] columns (conv) or [N, K, 1] (linear), K in the MAC's order."""
     m = layer.inner
     if isinstance(m, nn.Linear):
         return x.reshape(-1, x.shape[-1], 1)
+    if isinstance(m, nn.ConvTranspose2d):
+        return F.unfold(_transposed_as_conv(m, x), m.kernel_size, m.dilation)
     return F.unfold(x, m.kernel_size, m.dilation, m.padding, m.stride)
 
 
@@ -42,6 +66,12 @@ def _reshape_out(layer, y, x):
     m = layer.inner
     if isinstance(m, nn.Linear):
         return y[..., 0].reshape(*x.shape[:-1], y.shape[1])
+    if isinstance(m, nn.ConvTranspose2d):
+        h = (x.shape[2] - 1) * m.stride[0] - 2 * m.padding[0] + m.dilation[0] * (m.kernel_size[0] - 1) \
+            + m.output_padding[0] + 1
+        w = (x.shape[3] - 1) * m.stride[1] - 2 * m.padding[1] + m.dilation[1] * (m.kernel_size[1] - 1) \
+            + m.output_padding[1] + 1
+        return y.reshape(y.shape[0], y.shape[1], h, w)
     h = (x.shape[2] + 2 * m.padding[0] - m.dilation[0] * (m.kernel_size[0] - 1) - 1) // m.stride[0] + 1
     w = (x.shape[3] + 2 * m.padding[1] - m.dilation[1] * (m.kernel_size[1] - 1) - 1) // m.stride[1] + 1
     return y.reshape(y.shape[0], y.shape[1], h, w)
@@ -49,10 +79,9 @@ def _reshape_out(layer, y, x):
 
 def _check(layer):
     m = layer.inner
-    if isinstance(m, nn.ConvTranspose2d):
-        raise NotImplementedError("exact mode does not support ConvTranspose2d yet; use mode fp32")
-    if isinstance(m, nn.Conv2d) and (m.groups != 1 or m.padding_mode != "zeros"):
-        raise NotImplementedError("exact mode supports Conv2d with groups=1 and zero padding only")
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and (m.groups != 1 or m.padding_mode != "zeros"):
+        raise NotImplementedError("exact mode supports convolutions with groups=1 and zero padding only; "
+                                  "use mode fp32")
     f = layer.formats
     if None in (f.input, f.weight, f.output) or (m.bias is not None and f.bias is None):
         raise ValueError(f"exact mode needs formats for every group of the layer, not {layer.extra_repr()}")
@@ -67,7 +96,7 @@ def _integer_forward(layer, x):
     # a power-of-two weight as the integer the shifter multiplies by: 1 << (e - exp_min), signed
     w_int = cfg.products(torch.ones_like(wc), wc) if cfg.family == "shift" else wc
     cols = _columns(layer, a.double())  # [N, K, L]
-    wmat = w_int.reshape(w_int.shape[0], -1).double()  # [O, K]
+    wmat = _kernel(layer, w_int).double()  # [O, K]
     acc0 = torch.zeros(wmat.shape[0], dtype=torch.int64)
     if m.bias is not None:
         acc0 = round_shift(f.bias.encode(m.bias.detach()), f.bias.frac_bits - acc_fmt.frac_bits)
@@ -90,7 +119,7 @@ def _minifloat_forward(layer, x):
     a = f.input.quantize(x.detach().float())
     w = f.weight.quantize(m.weight.detach().float())
     cols = _columns(layer, a)  # [N, K, L] float32
-    wmat = w.reshape(w.shape[0], -1)
+    wmat = _kernel(layer, w)
     acc = torch.zeros(cols.shape[0], wmat.shape[0], cols.shape[2])
     if m.bias is not None:
         acc += f.bias.quantize(m.bias.detach().float())[None, :, None]

@@ -34,7 +34,8 @@ def _markdown(points, meta):
              "| " + " | ".join(h for _, h, _ in _COLUMNS) + " | Pareto (area) |",
              "|" + "---|" * (len(_COLUMNS) + 1)]
     for p in points:
-        lines.append("| " + " | ".join(_cell(p, k, f) for k, _, f in _COLUMNS) + f" | {'*' if id(p) in front else ''} |")
+        cells = " | ".join(_cell(p, k, f) for k, _, f in _COLUMNS)
+        lines.append(f"| {cells} | {'*' if id(p) in front else ''} |")
     lines += ["", "Tools: " + "; ".join(meta["tools"].values()), ""]
     return "\n".join(lines)
 

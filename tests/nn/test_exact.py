@@ -77,6 +77,29 @@ def test_mode_disagreement_report_and_errors():
     layer.formats = LayerFormats(D(8, 4), D(8, 4), None, None)
     with pytest.raises(ValueError, match=r"^exact mode needs formats for every group of the layer"):
         exact_forward(layer, torch.zeros(1, 600))
-    up = QuantLayer(nn.ConvTranspose2d(2, 2, 2), LayerFormats(D(8, 4), D(8, 4), D(8, 4), D(8, 4)))
-    with pytest.raises(NotImplementedError, match=r"^exact mode does not support ConvTranspose2d yet; use mode fp32"):
-        exact_forward(up, torch.zeros(1, 2, 4, 4))
+    grouped = QuantLayer(nn.Conv2d(4, 4, 3, groups=2), LayerFormats(D(8, 4), D(8, 4), D(8, 4), D(8, 4)))
+    with pytest.raises(NotImplementedError, match=r"^exact mode supports convolutions with groups=1 and zero"):
+        exact_forward(grouped, torch.zeros(1, 4, 5, 5))
+
+
+@pytest.mark.parametrize("kw", [{"stride": 2}, {"stride": 2, "padding": 1, "output_padding": 1},
+                                {"stride": 3, "padding": 2, "dilation": 2}, {"stride": 1, "padding": 0}])
+def test_transposed_convolution_in_exact_mode(kw):
+    """With formats fine enough that nothing rounds, exact mode equals torch's conv_transpose2d."""
+    torch.manual_seed(4)
+    up = nn.ConvTranspose2d(3, 2, 3, **kw)
+    fmt = D(16, 8)
+    with torch.no_grad():
+        up.weight.copy_(fmt.quantize(up.weight))
+        up.bias.copy_(fmt.quantize(up.bias))
+    x = D(8, 4).quantize(torch.randn(2, 3, 5, 6))
+    layer = _layer(up, LayerFormats(D(8, 4), fmt, fmt, D(24, 12)))
+    with torch.no_grad():
+        assert torch.equal(exact_forward(layer, x), up(x))
+    # coarse formats: the bias (8 fractional bits) sits on the accumulator grid (4 + 5), the sums are small
+    # integers, so fp32 mode (float32 conv_transpose2d, then rounding) must agree exactly
+    layer.formats = LayerFormats(D(8, 4), D(6, 5), D(12, 8), D(8, 3))
+    layer.mode = "fp32"
+    with torch.no_grad():
+        ref = layer(x)
+    assert torch.equal(exact_forward(layer, x), ref)

@@ -76,3 +76,28 @@ def test_checkpoints_that_need_code_are_refused_not_executed(tmp_path, capsys):
     with pytest.raises(ModelError, match=r"^Refusing .*evil.pt': it does not load as plain tensors"):
         load_model("ristretto.nn.models:LeNet", str(tmp_path / "evil.pt"))
     assert "pwned" not in capsys.readouterr().out
+
+
+def test_cifar_folder(tmp_path):
+    import pickle
+
+    rng = np.random.default_rng(1)
+    for name, n in (("data_batch_1", 6), ("data_batch_2", 4), ("test_batch", 3)):
+        with open(tmp_path / name, "wb") as fh:
+            pickle.dump({b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                         b"labels": list(rng.integers(0, 10, n))}, fh)
+    d = load_data(str(tmp_path))
+    assert d.x_train.shape == (10, 3, 32, 32) and d.x_val.shape == (3, 3, 32, 32)
+    assert float(d.x_train.max()) <= 1.0
+
+
+def test_image_folder(tmp_path):
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for label, colour in (("cat", (255, 0, 0)), ("dog", (0, 0, 255))):
+            (tmp_path / split / label).mkdir(parents=True)
+            Image.new("RGB", (6, 5), colour).save(tmp_path / split / label / "a.png")
+    d = load_data(str(tmp_path))
+    assert d.x_train.shape == (2, 3, 5, 6) and d.y_train.tolist() == [0, 1]
+    assert float(d.x_train[0, 0].mean()) == 1.0 and float(d.x_train[1, 2].mean()) == 1.0
