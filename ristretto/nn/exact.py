@@ -97,7 +97,7 @@ def _integer_forward(layer, x):
     w_int = cfg.products(torch.ones_like(wc), wc) if cfg.family == "shift" else wc
     cols = _columns(layer, a.double())  # [N, K, L]
     wmat = _kernel(layer, w_int).double()  # [O, K]
-    acc0 = torch.zeros(wmat.shape[0], dtype=torch.int64)
+    acc0 = torch.zeros(wmat.shape[0], dtype=torch.int64, device=cols.device)
     if m.bias is not None:
         acc0 = round_shift(f.bias.encode(m.bias.detach()), f.bias.frac_bits - acc_fmt.frac_bits)
     bound = float(cols.abs().amax()) * float(wmat.abs().sum(1).amax()) + float(acc0.abs().max())
@@ -120,7 +120,7 @@ def _minifloat_forward(layer, x):
     w = f.weight.quantize(m.weight.detach().float())
     cols = _columns(layer, a)  # [N, K, L] float32
     wmat = _kernel(layer, w)
-    acc = torch.zeros(cols.shape[0], wmat.shape[0], cols.shape[2])
+    acc = torch.zeros(cols.shape[0], wmat.shape[0], cols.shape[2], device=cols.device)
     if m.bias is not None:
         acc += f.bias.quantize(m.bias.detach().float())[None, :, None]
     for k in range(cols.shape[1]):  # products are exact in float32; each sum rounds once (RNE)
