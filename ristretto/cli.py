@@ -100,7 +100,7 @@ def _quantize(args):
             model, data, scheme=args.format, margin=args.error_margin, rule=args.rule,
             finetune_epochs=args.finetune_epochs, finetune_activations=args.finetune_activations, mode=args.mode,
             device=args.device, fold_bn=args.fold_bn, topk=args.topk, output_index=args.output, seed=args.seed,
-            config=args.config, log=log)
+            config=args.config, refine=args.refine_layers, log=log)
         files = write_outputs(result, args.out)
     except (DataError, ModelError, ValueError, TypeError, NotImplementedError, FileNotFoundError) as err:
         sys.exit(f"ristretto quantize: {err}")
@@ -259,6 +259,7 @@ def main(argv=None):
     p.add_argument("--topk", type=int, default=1, help="score top-k accuracy (default 1)")
     p.add_argument("--output", type=int, default=None, help="index of the model output to score")
     p.add_argument("--config", help="reuse the formats of a config.json instead of searching")
+    p.add_argument("--refine-layers", action="store_true", help="after the group search, narrow each layer")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_quantize)

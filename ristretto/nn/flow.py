@@ -14,7 +14,7 @@ from .finetune import finetune
 from .layers import GROUPS, LayerFormats
 from .ranges import calibrate, group_report
 from .schemes import SCHEMES, Widths, apply_formats, assign_formats
-from .search import search_widths
+from .search import refine_layers, search_widths
 
 __all__ = ["FlowResult", "load_config", "quantize_network", "write_outputs"]
 
@@ -27,6 +27,7 @@ class FlowResult:
     mode: str
     widths: Widths
     formats: dict
+    layer_widths: dict
     baseline_top1: float
     quantized_top1: float
     before_finetune_top1: float
@@ -49,7 +50,7 @@ def load_config(path):
 
 def quantize_network(model, data, *, scheme="dfp", margin=1.0, rule="mse", finetune_epochs=0, finetune_lr=0.005,
                      finetune_activations=False, mode="fp32", device="cpu", fold_bn=False, calib_batches=4,
-                     batch_size=500, topk=1, output_index=None, seed=0, config=None, log=print):
+                     batch_size=500, topk=1, output_index=None, seed=0, config=None, refine=False, log=print):
     """Run Ristretto's flow on ``model`` with ``data`` (a ``Dataset``).
 
     Returns a ``FlowResult``; the user's model is never modified.
@@ -74,6 +75,8 @@ def quantize_network(model, data, *, scheme="dfp", margin=1.0, rule="mse", finet
         scheme, widths, formats = load_config(config)
         apply_formats(net, formats)
         passes, search_log = 0, []
+        layer_widths = {n: (f.weight.bits if f.weight else None, f.input.bits if f.input else None)
+                        for n, f in formats.items()}
     else:
         def score_widths(w):
             apply_formats(net, assign_formats(net, stats, scheme, w, rule=rule))
@@ -85,7 +88,20 @@ def quantize_network(model, data, *, scheme="dfp", margin=1.0, rule="mse", finet
         log(f"searching {scheme} widths within {margin} points of the baseline ({', '.join(groups)})")
         widths, _, passes, search_log = search_widths(score_widths, baseline, margin, groups=groups,
                                                       bounds=_bounds(scheme, groups), progress=progress)
-        formats = assign_formats(net, stats, scheme, widths, rule=rule)
+        layer_widths = {n: (widths.conv_w if layer.kind == "conv" else widths.fc_w, widths.act)
+                        for n, layer in layers.items()}
+        if refine:
+            log("refining widths per layer")
+
+            def score_layers(lw):
+                apply_formats(net, assign_formats(net, stats, scheme, widths, rule=rule, layer_widths=lw))
+                return score()
+
+            layer_widths, _, more = refine_layers(
+                score_layers, baseline - margin / 100.0, list(layers), layer_widths,
+                progress=lambda n, w, a: log(f"  pass: {n} weight/act {w} -> top-{topk} {a:.4f}"))
+            passes += more
+        formats = assign_formats(net, stats, scheme, widths, rule=rule, layer_widths=layer_widths)
         apply_formats(net, formats)
 
     set_mode(net, mode)
@@ -114,7 +130,7 @@ def quantize_network(model, data, *, scheme="dfp", margin=1.0, rule="mse", finet
     finally:
         set_mode(net, mode)
     return FlowResult(net, scheme, rule, mode, widths, {n: layer.formats for n, layer in layers.items()},
-                      baseline, quantized, before, passes, search_log, report, disagreement)
+                      layer_widths, baseline, quantized, before, passes, search_log, report, disagreement)
 
 
 def _state_dict(net):
@@ -140,6 +156,7 @@ def write_outputs(result, out_dir):
     summary = {"scheme": result.scheme, "rule": result.rule, "mode": result.mode,
                "baseline_top1": result.baseline_top1, "quantized_top1": result.quantized_top1,
                "before_finetune_top1": result.before_finetune_top1, "widths": result.widths.to_dict(),
+               "layer_widths": {n: {"weight": w, "act": a} for n, (w, a) in result.layer_widths.items()},
                "validation_passes": result.passes, "search": result.search_log, "layers": result.layers,
                "mode_disagreement": result.mode_disagreement}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

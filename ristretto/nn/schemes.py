@@ -67,7 +67,7 @@ def _bias(scheme, stats, wb, ab, rule, il):
     return _fixed(bits, il) if scheme == "fixed" else choose_dfp(stats, bits, rule)
 
 
-def assign_formats(net, stats, scheme, widths, *, rule="mse"):
+def assign_formats(net, stats, scheme, widths, *, rule="mse", layer_widths=None):
     """``{layer name: LayerFormats}`` for ``scheme`` at ``widths``.
 
     - ``dfp``: every group its own fractional length (dynamic fixed point).
@@ -77,7 +77,8 @@ def assign_formats(net, stats, scheme, widths, *, rule="mse"):
 
     The bias gets its own format, ``min(24, act + weight)`` bits wide (the
     product width, added in the accumulator); unlike the original it is not
-    forced into the weights' format.
+    forced into the weights' format. ``layer_widths`` maps a layer name to
+    ``(weight bits, activation bits)`` that replace the group widths for it.
     """
     if scheme not in SCHEMES:
         raise ValueError(f"Scheme must be one of {', '.join(SCHEMES)}, not {scheme!r}")
@@ -87,6 +88,8 @@ def assign_formats(net, stats, scheme, widths, *, rule="mse"):
         s = stats[name]
         wb = widths.conv_w if layer.kind == "conv" else widths.fc_w
         ab = widths.act
+        if layer_widths and name in layer_widths:
+            wb, ab = layer_widths[name]
         out[name] = LayerFormats(input=_activation(scheme, s["input"], ab, rule, il),
                                  weight=_weight(scheme, s["weight"], wb, rule, il),
                                  bias=_bias(scheme, s.get("bias"), wb, ab, rule, il),

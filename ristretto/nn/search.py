@@ -4,7 +4,7 @@ from dataclasses import replace
 
 from .schemes import Widths
 
-__all__ = ["search_widths"]
+__all__ = ["refine_layers", "search_widths"]
 
 
 def search_widths(score, baseline, margin, *, groups=("conv_w", "fc_w", "act"), bounds=None, progress=None):
@@ -59,3 +59,30 @@ def search_widths(score, baseline, margin, *, groups=("conv_w", "fc_w", "act"), 
         widths = max(tries, key=run)
         acc = run(widths)
     return widths, acc, len(memo), log
+
+
+def refine_layers(score, target, layers, start, *, lo=2, progress=None):
+    """Narrow each layer's widths one bit at a time while ``score`` stays at or above ``target``.
+
+    ``start`` maps layer name to ``(weight bits, activation bits)``; ``score(layer_widths)``
+    returns top-1. Layers are visited in order, the weight width before the
+    activation width, each lowered until the next step would miss the target.
+    Returns ``(layer_widths, accuracy, passes)``.
+    """
+    current = dict(start)
+    acc, passes = None, 0
+    for name in layers:
+        for i in (0, 1):
+            while current[name][i] is not None and current[name][i] > lo:
+                trial = dict(current)
+                pair = list(current[name])
+                pair[i] -= 1
+                trial[name] = tuple(pair)
+                a = score(trial)
+                passes += 1
+                if progress:
+                    progress(name, trial[name], a)
+                if a < target:
+                    break
+                current, acc = trial, a
+    return current, acc, passes

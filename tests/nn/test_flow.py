@@ -47,6 +47,18 @@ def test_outputs_reload_and_integer_weights(lenet, mnist, tmp_path):
     assert [f.name for f in files] == ["config.json", "summary.json", "weights.npz", "model.pt"]
 
 
+def test_per_layer_refinement(lenet, mnist, tmp_path):
+    res = quantize_network(lenet, mnist, scheme="dfp", margin=1.0, refine=True, log=_quiet)
+    group = {n: (res.widths.conv_w if n.startswith("conv") else res.widths.fc_w, res.widths.act)
+             for n in res.layer_widths}
+    assert all(res.layer_widths[n][i] <= group[n][i] for n in group for i in (0, 1))
+    assert 100 * (res.baseline_top1 - res.quantized_top1) <= 1.0
+    assert {n: f.weight.bits for n, f in res.formats.items()} == {n: w[0] for n, w in res.layer_widths.items()}
+    write_outputs(res, tmp_path)
+    assert json.loads((tmp_path / "summary.json").read_text())["layer_widths"]["fc2"]["weight"] == \
+        res.layer_widths["fc2"][0]
+
+
 def test_finetuning_is_reproducible(lenet, mnist):
     a = quantize_network(lenet, mnist, scheme="dfp", margin=5, finetune_epochs=1, finetune_activations=True,
                          log=_quiet)
