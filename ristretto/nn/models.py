@@ -43,7 +43,7 @@ def cache_dir():
     return path
 
 
-_LENET_RECIPE = {"epochs": 8, "lr": 0.05, "batch_size": 64, "seed": 0}
+_LENET_RECIPE = {"epochs": 8, "lr": 0.05, "batch_size": 64, "seed": 0, "init": "seeded"}
 
 
 def builtin_lenet(data=None):
@@ -54,16 +54,19 @@ def builtin_lenet(data=None):
     data = data or builtin_mnist()
     key = hashlib.sha256(repr((_LENET_RECIPE, torch.__version__, data.name, len(data.x_train))).encode())
     path = cache_dir() / f"lenet-{key.hexdigest()[:12]}.pt"
-    model = LeNet()
     if path.exists():
+        model = LeNet()
         model.load_state_dict(torch.load(path, weights_only=True))
         return model.eval()
-    threads = torch.get_num_threads()
+    threads, rng = torch.get_num_threads(), torch.get_rng_state()
     torch.set_num_threads(1)
     try:
-        fit(model, data.x_train, data.y_train, **_LENET_RECIPE)
+        torch.manual_seed(_LENET_RECIPE["seed"])  # the initial weights too
+        model = LeNet()
+        fit(model, data.x_train, data.y_train, **{k: v for k, v in _LENET_RECIPE.items() if k != "init"})
     finally:
         torch.set_num_threads(threads)
+        torch.set_rng_state(rng)
     tmp = path.with_suffix(".tmp")
     torch.save(model.state_dict(), tmp)
     tmp.replace(path)

@@ -101,3 +101,14 @@ def test_image_folder(tmp_path):
     d = load_data(str(tmp_path))
     assert d.x_train.shape == (2, 3, 5, 6) and d.y_train.tolist() == [0, 1]
     assert float(d.x_train[0, 0].mean()) == 1.0 and float(d.x_train[1, 2].mean()) == 1.0
+
+
+def test_builtin_training_is_deterministic(mnist, tmp_path, monkeypatch):
+    from ristretto.nn.models import builtin_lenet
+
+    weights = []
+    for i, seed in enumerate((1, 2)):
+        monkeypatch.setenv("RISTRETTO_CACHE", str(tmp_path / str(i)))
+        torch.manual_seed(seed)  # unrelated global state must not matter
+        weights.append(builtin_lenet(mnist).state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
