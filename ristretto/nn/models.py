@@ -3,6 +3,7 @@
 import hashlib
 import importlib
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -94,6 +95,9 @@ def _factory(spec):
 def load_model(model=None, weights=None):
     """A user model: ``package.module:factory`` (+ ``weights`` state_dict) or a TorchScript file.
 
+    A TorchScript file becomes a ``ScriptGraph``: its frozen graph replayed op by op, with
+    its convolutions and linear layers as ordinary, quantizable modules.
+
     Weights load with ``weights_only=True``: a checkpoint that needs arbitrary code
     to unpickle is refused, never executed.
 
@@ -103,11 +107,20 @@ def load_model(model=None, weights=None):
         For a factory that does not import, weights that do not load or match.
     """
     if model and Path(model).suffix in (".pt", ".pth", ".ts") and Path(model).is_file():
-        try:
-            return torch.jit.load(model, map_location="cpu").eval()
-        except RuntimeError as err:
-            raise ModelError(f"{model!r} is not a TorchScript file ({str(err).splitlines()[0]}); "
-                             "pass package.module:factory with --weights instead") from None
+        from .script import ScriptGraph
+
+        # torch 2.13 deprecates TorchScript, but still reads it; users with such files are who this serves
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning, message=r"`torch\.jit")
+            try:
+                scripted = torch.jit.load(model, map_location="cpu")
+            except RuntimeError as err:
+                raise ModelError(f"{model!r} is not a TorchScript file ({str(err).splitlines()[0]}); "
+                                 "pass package.module:factory with --weights instead") from None
+            try:
+                return ScriptGraph(scripted).eval()
+            except TypeError as err:
+                raise ModelError(f"{model!r}: {err}") from None
     net = _factory(model)
     if weights:
         try:
