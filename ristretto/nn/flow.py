@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..progress import Progress
 from .convert import quant_layers, set_mode, wrap_model
 from .evaluate import accuracy
 from .exact import compare_modes
@@ -50,10 +51,12 @@ def load_config(path):
 
 def quantize_network(model, data, *, scheme="dfp", margin=1.0, rule="mse", finetune_epochs=0, finetune_lr=0.005,
                      finetune_activations=False, mode="fp32", device="cpu", fold_bn=False, calib_batches=4,
-                     batch_size=500, topk=1, output_index=None, seed=0, config=None, refine=False, log=print):
+                     batch_size=500, topk=1, output_index=None, seed=0, config=None, refine=False, log=print,
+                     stream=None):
     """Run Ristretto's flow on ``model`` with ``data`` (a ``Dataset``).
 
-    Returns a ``FlowResult``; the user's model is never modified.
+    Returns a ``FlowResult``; the user's model is never modified. Progress bars go to
+    ``stream`` (default: stderr).
     """
     if scheme not in SCHEMES:
         raise ValueError(f"Format must be one of {', '.join(SCHEMES)}, not {scheme!r}")
@@ -82,12 +85,11 @@ def quantize_network(model, data, *, scheme="dfp", margin=1.0, rule="mse", finet
             apply_formats(net, assign_formats(net, stats, scheme, w, rule=rule))
             return score()
 
-        def progress(w, acc):
-            log(f"  pass: {w.to_dict()} -> top-{topk} {acc:.4f}")
-
         log(f"searching {scheme} widths within {margin} points of the baseline ({', '.join(groups)})")
-        widths, _, passes, search_log = search_widths(score_widths, baseline, margin, groups=groups,
-                                                      bounds=_bounds(scheme, groups), progress=progress)
+        with Progress(None, "  validation pass", stream=stream) as bar:
+            widths, _, passes, search_log = search_widths(
+                score_widths, baseline, margin, groups=groups, bounds=_bounds(scheme, groups),
+                progress=lambda w, acc: bar.step(f"{w.to_dict()} -> top-{topk} {acc:.4f}"))
         layer_widths = {n: (widths.conv_w if layer.kind == "conv" else widths.fc_w, widths.act)
                         for n, layer in layers.items()}
         if refine:
@@ -97,9 +99,10 @@ def quantize_network(model, data, *, scheme="dfp", margin=1.0, rule="mse", finet
                 apply_formats(net, assign_formats(net, stats, scheme, widths, rule=rule, layer_widths=lw))
                 return score()
 
-            layer_widths, _, more = refine_layers(
-                score_layers, baseline - margin / 100.0, list(layers), layer_widths,
-                progress=lambda n, w, a: log(f"  pass: {n} weight/act {w} -> top-{topk} {a:.4f}"))
+            with Progress(None, "  refinement pass", stream=stream) as bar:
+                layer_widths, _, more = refine_layers(
+                    score_layers, baseline - margin / 100.0, list(layers), layer_widths,
+                    progress=lambda n, w, a: bar.step(f"{n} weight/act {w} -> top-{topk} {a:.4f}"))
             passes += more
         formats = assign_formats(net, stats, scheme, widths, rule=rule, layer_widths=layer_widths)
         apply_formats(net, formats)
@@ -111,9 +114,10 @@ def quantize_network(model, data, *, scheme="dfp", margin=1.0, rule="mse", finet
     if finetune_epochs:
         set_mode(net, "fp32")
         log(f"fine-tuning {finetune_epochs} epochs (shadow weights, straight-through gradients)")
-        finetune(net, data.x_train, data.y_train, epochs=finetune_epochs, lr=finetune_lr, seed=seed,
-                 quantize_activations=finetune_activations, device=device,
-                 on_epoch=lambda e, loss: log(f"  epoch {e + 1}: loss {loss:.4f}"))
+        with Progress(finetune_epochs, "  epoch", stream=stream) as bar:
+            finetune(net, data.x_train, data.y_train, epochs=finetune_epochs, lr=finetune_lr, seed=seed,
+                     quantize_activations=finetune_activations, device=device,
+                     on_epoch=lambda e, loss: bar.step(f"loss {loss:.4f}"))
         set_mode(net, mode)
         quantized = score()
         passes += 1

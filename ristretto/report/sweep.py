@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from .. import __version__
+from ..progress import Progress
 
 __all__ = ["POINT_FIELDS", "fingerprint", "sweep"]
 
@@ -128,27 +129,29 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8,
     stats = calibrate(stats_net, [data.x_train[i:i + 500] for i in range(0, 2000, 500)])
     jobs = [("float32", 32)] + [(f, w) for f in formats for w in widths]
     points = []
-    for i, (scheme, width) in enumerate(jobs, 1):
-        key = hashlib.sha256(json.dumps({**base_key, "format": scheme, "width": width}, sort_keys=True).encode())
-        path = cache / f"{scheme}{width}-{key.hexdigest()[:16]}.json"
-        if path.exists():
-            point = json.loads(path.read_text())
-            log(f"[{i}/{len(jobs)}] {scheme} {width} bits: cached")
-        else:
-            log(f"[{i}/{len(jobs)}] {scheme} {width} bits: accuracy, co-simulation, synthesis ...")
-            build = out_dir / "build" / f"{scheme}{width}"
-            if scheme == "float32":
-                point = _baseline_point(model, data, build, verify_vectors, ice40)
+    with Progress(len(jobs), "report") as bar:
+        for i, (scheme, width) in enumerate(jobs, 1):
+            key = hashlib.sha256(json.dumps({**base_key, "format": scheme, "width": width}, sort_keys=True).encode())
+            path = cache / f"{scheme}{width}-{key.hexdigest()[:16]}.json"
+            if path.exists():
+                point = json.loads(path.read_text())
+                log(f"[{i}/{len(jobs)}] {scheme} {width} bits: cached")
             else:
-                point = _point(model, data, stats_net, stats, scheme, width, finetune_epochs=finetune_epochs,
-                               build_dir=build, verify_vectors=verify_vectors, ice40=ice40, log=log)
-            if point is None:
-                continue
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(point, indent=1))
-            tmp.replace(path)
-        if point is not None:
-            points.append(point)
-            log(f"    top-1 {point['top1']:.4f}, {point['area_um2']:.0f} um^2, {point['energy_pj']:.1f} pJ/MAC, "
-                f"verified {'yes' if point['verified'] else 'NO'}")
+                log(f"[{i}/{len(jobs)}] {scheme} {width} bits: accuracy, co-simulation, synthesis ...")
+                build = out_dir / "build" / f"{scheme}{width}"
+                if scheme == "float32":
+                    point = _baseline_point(model, data, build, verify_vectors, ice40)
+                else:
+                    point = _point(model, data, stats_net, stats, scheme, width, finetune_epochs=finetune_epochs,
+                                   build_dir=build, verify_vectors=verify_vectors, ice40=ice40, log=log)
+                if point is None:
+                    continue
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(point, indent=1))
+                tmp.replace(path)
+            if point is not None:
+                points.append(point)
+                log(f"    top-1 {point['top1']:.4f}, {point['area_um2']:.0f} um^2, {point['energy_pj']:.1f} pJ/MAC, "
+                    f"verified {'yes' if point['verified'] else 'NO'}")
+            bar.step(f"{scheme} {width}")
     return points
