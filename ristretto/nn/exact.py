@@ -79,12 +79,19 @@ def _reshape_out(layer, y, x):
 
 def _check(layer):
     m = layer.inner
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and (m.groups != 1 or m.padding_mode != "zeros"):
-        raise NotImplementedError("exact mode supports convolutions with groups=1 and zero padding only; "
-                                  "use mode fp32")
+    if isinstance(m, nn.ConvTranspose2d) and m.groups != 1:
+        raise NotImplementedError("exact mode supports grouped Conv2d but not grouped ConvTranspose2d; use mode fp32")
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and m.padding_mode != "zeros":
+        raise NotImplementedError("exact mode supports zero padding only; use mode fp32")
     f = layer.formats
     if None in (f.input, f.weight, f.output) or (m.bias is not None and f.bias is None):
         raise ValueError(f"exact mode needs formats for every group of the layer, not {layer.extra_repr()}")
+
+
+def _grouped(layer, cols, wmat):
+    """Columns [N, G, K/G, L] and weights [G, O/G, K/G]: each output channel sees its group's inputs."""
+    g = getattr(layer.inner, "groups", 1)
+    return cols.reshape(cols.shape[0], g, -1, cols.shape[2]), wmat.reshape(g, wmat.shape[0] // g, -1)
 
 
 def _integer_forward(layer, x):
@@ -101,16 +108,18 @@ def _integer_forward(layer, x):
     if m.bias is not None:
         acc0 = round_shift(f.bias.encode(m.bias.detach()), f.bias.frac_bits - acc_fmt.frac_bits)
     bound = float(cols.abs().amax()) * float(wmat.abs().sum(1).amax()) + float(acc0.abs().max())
+    cg, wg = _grouped(layer, cols, wmat)
+    n, groups, per = cols.shape[0], wg.shape[0], wg.shape[1]
+    b0 = acc0.reshape(groups, per)[None, :, :, None]
     if acc_fmt.overflow == "wrap" and bound < _EXACT_F64:
         # modular sums do not depend on the order; float64 is exact below 2**52
-        acc = torch.einsum("ok,nkl->nol", wmat, cols).round().to(torch.int64) + acc0[None, :, None]
-        acc = acc_fmt.fit(acc)
+        acc = acc_fmt.fit(torch.einsum("gok,ngkl->ngol", wg, cg).round().to(torch.int64) + b0)
     else:  # saturation depends on the order: accumulate one product at a time
-        acc = acc_fmt.fit(acc0[None, :, None].expand(cols.shape[0], -1, cols.shape[2]).clone())
-        ci, wi = cols.to(torch.int64), wmat.to(torch.int64)
-        for k in range(ci.shape[1]):
-            acc = acc_fmt.fit(acc + wi[None, :, k, None] * ci[:, None, k, :])
-    y = f.output.decode(cfg.output(acc))
+        acc = acc_fmt.fit(b0.expand(n, -1, -1, cols.shape[2]).clone())
+        ci, wi = cg.to(torch.int64), wg.to(torch.int64)
+        for k in range(ci.shape[2]):
+            acc = acc_fmt.fit(acc + wi[None, :, :, k, None] * ci[:, :, None, k, :])
+    y = f.output.decode(cfg.output(acc.reshape(n, groups * per, -1)))
     return _reshape_out(layer, y, x)
 
 
@@ -119,13 +128,14 @@ def _minifloat_forward(layer, x):
     a = f.input.quantize(x.detach().float())
     w = f.weight.quantize(m.weight.detach().float())
     cols = _columns(layer, a)  # [N, K, L] float32
-    wmat = _kernel(layer, w)
-    acc = torch.zeros(cols.shape[0], wmat.shape[0], cols.shape[2], device=cols.device)
+    cg, wg = _grouped(layer, cols, _kernel(layer, w))
+    n, groups, per = cols.shape[0], wg.shape[0], wg.shape[1]
+    acc = torch.zeros(n, groups, per, cols.shape[2], device=cols.device)
     if m.bias is not None:
-        acc += f.bias.quantize(m.bias.detach().float())[None, :, None]
-    for k in range(cols.shape[1]):  # products are exact in float32; each sum rounds once (RNE)
-        acc = acc + wmat[None, :, k, None] * cols[:, None, k, :]
-    return _reshape_out(layer, f.output.quantize(acc), x)
+        acc += f.bias.quantize(m.bias.detach().float()).reshape(groups, per)[None, :, :, None]
+    for k in range(cg.shape[2]):  # products are exact in float32; each sum rounds once (RNE)
+        acc = acc + wg[None, :, :, k, None] * cg[:, :, None, k, :]
+    return _reshape_out(layer, f.output.quantize(acc.reshape(n, groups * per, -1)), x)
 
 
 def exact_forward(layer, x):

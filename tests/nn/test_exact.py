@@ -77,9 +77,26 @@ def test_mode_disagreement_report_and_errors():
     layer.formats = LayerFormats(D(8, 4), D(8, 4), None, None)
     with pytest.raises(ValueError, match=r"^exact mode needs formats for every group of the layer"):
         exact_forward(layer, torch.zeros(1, 600))
-    grouped = QuantLayer(nn.Conv2d(4, 4, 3, groups=2), LayerFormats(D(8, 4), D(8, 4), D(8, 4), D(8, 4)))
-    with pytest.raises(NotImplementedError, match=r"^exact mode supports convolutions with groups=1 and zero"):
+    grouped = QuantLayer(nn.ConvTranspose2d(4, 4, 3, groups=2), LayerFormats(D(8, 4), D(8, 4), D(8, 4), D(8, 4)))
+    with pytest.raises(NotImplementedError, match=r"^exact mode supports grouped Conv2d but not grouped ConvT"):
         exact_forward(grouped, torch.zeros(1, 4, 5, 5))
+
+
+@pytest.mark.parametrize("overflow", ["wrap", "saturate"])
+@pytest.mark.parametrize("fmt", [D(6, 5), Minifloat(4, 3)], ids=lambda f: f.slug)
+def test_grouped_convolution_equals_fp32_mode_where_sums_are_exact(fmt, overflow):
+    """Depthwise and grouped convolutions: small integer sums, so the two modes must agree exactly."""
+    torch.manual_seed(5)
+    for groups, cin, cout in ((2, 4, 6), (8, 8, 8)):  # grouped, depthwise
+        conv = nn.Conv2d(cin, cout, 3, padding=1, groups=groups)
+        f = LayerFormats(D(8, 4), D(6, 5), D(12, 9), D(10, 3)) if isinstance(fmt, DynamicFixedPoint) else \
+            LayerFormats(fmt, fmt, fmt, fmt)
+        layer = _layer(conv, f, overflow, 32)
+        x = torch.randn(2, cin, 6, 6)
+        with torch.no_grad():
+            got = exact_forward(layer, x)
+            layer.mode = "fp32"
+            assert torch.equal(got, layer(x)), (groups, cin, cout)
 
 
 @pytest.mark.parametrize("kw", [{"stride": 2}, {"stride": 2, "padding": 1, "output_padding": 1},
