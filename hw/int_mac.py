@@ -9,7 +9,7 @@ from .requantizer import Requantizer
 __all__ = ["IntMac", "int_fit"]
 
 
-def int_fit(m, value, acc_fmt):
+def int_fit(value, acc_fmt):
     """Signed ``value`` under the accumulator's overflow policy, to be assigned to the accumulator.
 
     Wrapping is the assignment itself: ``eq`` truncates a wider value and
@@ -30,13 +30,13 @@ class IntMac(Mac):
         return signed(cfg.a.bits), self._weight_shape(), signed(cfg.acc_bits), signed(cfg.out.bits)
 
     def _start(self, m, p):
-        return int_fit(m, p, self._config.accumulator)
+        return int_fit(p, self._config.accumulator)
 
     def _add(self, m, acc, p):
         cfg = self._config
         total = Signal(signed(max(cfg.acc_bits, cfg.product_bits) + 1))
         m.d.comb += total.eq(acc + p)
-        return int_fit(m, total, cfg.accumulator)
+        return int_fit(total, cfg.accumulator)
 
     def _output(self, m, acc):
         cfg = self._config

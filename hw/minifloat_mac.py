@@ -78,7 +78,7 @@ class MinifloatMac(Mac):
 
     def _start(self, m, p):
         cfg = self._config
-        return p if cfg.accumulator == "fp32" else int_fit(m, p, cfg.acc)
+        return p if cfg.accumulator == "fp32" else int_fit(p, cfg.acc)
 
     def _add(self, m, acc, p):
         cfg = self._config
@@ -88,7 +88,7 @@ class MinifloatMac(Mac):
             return adder.o
         total = Signal(signed(max(cfg.acc_bits, cfg.product_bits + 1) + 1))
         m.d.comb += total.eq(acc + p)
-        return int_fit(m, total, cfg.acc)
+        return int_fit(total, cfg.acc)
 
     def _output(self, m, acc):
         cfg = self._config
