@@ -1,6 +1,6 @@
 """Quantized wrappers of Conv2d, Linear and ConvTranspose2d, in fp32 or exact (integer datapath) mode."""
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -32,9 +32,6 @@ class LayerFormats:
 
     def _all(self):
         return (self.input, self.weight, self.bias, self.output)
-
-    def with_(self, **kw):
-        return replace(self, **kw)
 
 
 class _STE(torch.autograd.Function):
