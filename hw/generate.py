@@ -1,18 +1,19 @@
 """Presets, spec loading, and emission of reproducible Verilog with its manifest."""
 
-import json
 from pathlib import Path
 
 from amaranth.back import verilog
 
 from ..datapath import config_from_dict
+from ..errors import InputError
+from ..files import read_json, write_json, write_text
 from ..formats import DynamicFixedPoint, Minifloat, PowerOfTwo
 from .fixed_mac import FixedMac
 from .float32_mac import Float32Mac
 from .minifloat_mac import MinifloatMac
 from .shift_mac import ShiftMac
 
-__all__ = ["PRESETS", "build", "generate", "load_spec", "module_name", "parse_spec"]
+__all__ = ["PRESETS", "SpecError", "build", "generate", "load_spec", "module_name", "parse_spec"]
 
 _A8 = DynamicFixedPoint(8, 4)
 PRESETS = {
@@ -30,29 +31,60 @@ PRESETS = {
 _MACS = {"fixed": FixedMac, "shift": ShiftMac, "minifloat": MinifloatMac, "float32": Float32Mac}
 
 
+class SpecError(InputError):
+    """A MAC spec that is malformed or describes no buildable unit; names the file and the key."""
+
+
+_KEYS = {"family", "a", "w", "out", "acc_bits", "overflow", "accumulator", "stages", "bias"}
+
+
 def load_spec(spec):
-    """A spec dict from a preset name, a JSON file path, or a dict."""
+    """A spec dict from a preset name, a JSON file path, or a dict.
+
+    Raises
+    ------
+    SpecError
+        For a name that is neither a preset nor an existing JSON file, or a file
+        that is not a JSON object.
+    """
     if isinstance(spec, dict):
         return dict(spec)
     if spec in PRESETS:
         return dict(PRESETS[spec])
-    path = Path(spec)
+    path = Path(str(spec))
     if path.suffix == ".json" and path.is_file():
-        return json.loads(path.read_text())
-    raise ValueError(
+        d = read_json(path, "MAC spec")
+        if not isinstance(d, dict):
+            raise SpecError(f"MAC spec {str(path)!r} must be a JSON object, not {type(d).__name__}")
+        return d
+    raise SpecError(
         f"MAC spec must be a preset ({', '.join(PRESETS)}) or an existing .json file, not {spec!r}"
     )
 
 
 def parse_spec(spec):
-    """``(config, options)`` of a spec (preset name, JSON path or dict); options: ``stages``, ``bias``."""
+    """``(config, options)`` of a spec (preset name, JSON path or dict); options: ``stages``, ``bias``.
+
+    Raises
+    ------
+    SpecError
+        For unknown keys, bad options, or formats and widths that make no unit;
+        the message names the spec and the problem.
+    """
     d = load_spec(spec)
+    where = f"MAC spec {spec!r}: " if isinstance(spec, str) and spec not in PRESETS else ""
+    unknown = sorted(set(d) - _KEYS)
+    if unknown:
+        raise SpecError(f"{where}unknown keys {unknown}; allowed: {', '.join(sorted(_KEYS))}")
     options = {"stages": d.pop("stages", 0), "bias": d.pop("bias", False)}
     if isinstance(options["stages"], bool) or options["stages"] not in (0, 1, 2):
-        raise ValueError(f"stages must be 0, 1 or 2, not {options['stages']!r}")
+        raise SpecError(f"{where}stages must be 0, 1 or 2, not {options['stages']!r}")
     if not isinstance(options["bias"], bool):
-        raise ValueError(f"bias must be true or false, not {options['bias']!r}")
-    return config_from_dict(d), options
+        raise SpecError(f"{where}bias must be true or false, not {options['bias']!r}")
+    try:
+        return config_from_dict(d), options
+    except (TypeError, ValueError, KeyError) as err:
+        raise SpecError(f"{where}{err if not isinstance(err, KeyError) else f'missing key {err}'}") from None
 
 
 def build(spec):
@@ -91,7 +123,7 @@ def generate(spec, out_dir):
     out_dir.mkdir(parents=True, exist_ok=True)
     text = verilog.convert(mac, name=name, emit_src=False, strip_internal_attrs=True)
     v_path, j_path = out_dir / f"{name}.v", out_dir / f"{name}.json"
-    v_path.write_text(text)
+    write_text(v_path, text)
     cfg = mac.config
     ports = {"a": mac.a, "w": mac.w, "acc": mac.acc, "out": mac.out}
     if mac.has_bias:
@@ -111,5 +143,5 @@ def generate(spec, out_dir):
         "ports": {"clk": 1, "rst": 1, **{k: len(v) for k, v in ports.items()}, "valid": 1, "clear": 1},
         "signed_ports": [k for k, v in ports.items() if v.shape().signed],
     }
-    j_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    write_json(j_path, manifest)
     return v_path, j_path

@@ -1,4 +1,10 @@
-"""Command line: parse, call the library, print."""
+"""ristretto: choose and prove the number format of a CNN accelerator.
+
+Quantize a trained CNN to dynamic fixed point, minifloat or power-of-two weights
+within an accuracy margin (Ristretto's flow), generate the MAC hardware as
+Verilog, prove it bit-exact against the quantizer in Icarus Verilog, and report
+accuracy against area, delay, power and energy.
+"""
 
 import argparse
 import json
@@ -7,22 +13,58 @@ import sys
 import torch
 
 from . import __version__
-from .analysis import table_v
-from .formats import Minifloat, from_dict
+from .errors import InputError
 
 __all__ = ["main"]
 
+_EPILOG_MODEL = ("--model takes package.module:factory (a function returning an nn.Module; the current folder is "
+                 "searched first, as with python -m) or a TorchScript .pt file.")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad option in one line (no usage block), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _widths_arg(text):
+    from .options import int_list
+
+    try:
+        return int_list("--widths", text, 2, 16)
+    except InputError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--widths ")) from None
+
+
+def _output_arg(text):
+    try:
+        return int(text)
+    except ValueError:
+        return text  # a key of a dict output
+
 
 def _describe(args):
+    from .formats import from_dict
+
     try:
-        fmt = from_dict(json.loads(args.spec))
-    except (json.JSONDecodeError, TypeError, ValueError) as err:
-        sys.exit(f"ristretto formats: {err}")
+        spec = json.loads(args.spec)
+    except json.JSONDecodeError as err:
+        raise InputError(f"the format must be JSON, e.g. '{{\"kind\": \"dfp\", \"bits\": 8, \"frac_bits\": 5}}' "
+                         f"({err.msg} at column {err.colno})") from None
+    fmt = from_dict(spec)
     print(f"{fmt!r}\n  slug {fmt.slug}, {fmt.bits} bits, range [{fmt.min_value:g}, {fmt.max_value:g}], "
           f"smallest positive {fmt.min_positive:g}, {len(fmt.codes())} canonical codes")
 
 
 def _demo(args):
+    from .analysis import table_v
+    from .formats import Minifloat
+    from .options import check_int
+
+    check_int("--bits", args.bits, 3, 16)
+    check_int("--exp-bits", args.exp_bits, 1, args.bits - 2)
+    check_int("--k", args.k, -20, 20)
     print(f"Paper Table V: max quantization error over [-x, x], x = 2**{args.k}, {args.bits}-bit formats")
     print(f"{'format':<22}{'ours':<22}{'predicted':>12}{'measured':>12}  ok")
     ok = True
@@ -41,33 +83,32 @@ def _demo(args):
 
 
 def _hw_generate(args):
-    from .hw import generate
+    from .files import check_out_dir
+    from .hw import generate, parse_spec
 
-    try:
-        v_path, j_path = generate(args.spec, args.out)
-    except (TypeError, ValueError) as err:
-        sys.exit(f"ristretto hw generate: {err}")
+    parse_spec(args.spec)
+    check_out_dir(args.out)
+    v_path, j_path = generate(args.spec, args.out)
     print(f"wrote {v_path}\nwrote {j_path}")
 
 
 def _hw_verify(args):
     from .hw import build, parse_spec
+    from .options import check_int
     from .sim.amaranth_sim import simulate
-    from .sim.runner import SimulatorMissing, verify
+    from .sim.runner import verify
     from .sim.stimulus import mac_stimulus
 
-    try:
-        if args.fast:
-            config, options = parse_spec(args.spec)
-            stim = mac_stimulus(config, exhaustive=False, random_vectors=args.random, seed=args.seed,
-                                bias=options["bias"])
-            result, tier = simulate(build(args.spec), stim), "Amaranth simulator"
-        else:
-            result = verify(args.spec, args.build_dir, exhaustive=not args.no_exhaustive,
-                            random_vectors=args.random, seed=args.seed)
-            tier = "cocotb + Icarus Verilog"
-    except (TypeError, ValueError, SimulatorMissing) as err:
-        sys.exit(f"ristretto hw verify: {err}")
+    check_int("--random", args.random, 0)
+    config, options = parse_spec(args.spec)
+    if args.fast:
+        stim = mac_stimulus(config, exhaustive=False, random_vectors=args.random, seed=args.seed,
+                            bias=options["bias"])
+        result, tier = simulate(build(args.spec), stim), "Amaranth simulator"
+    else:
+        result = verify(args.spec, args.build_dir, exhaustive=not args.no_exhaustive,
+                        random_vectors=args.random, seed=args.seed)
+        tier = "cocotb + Icarus Verilog"
     rate = result["vectors_per_s"]
     print(f"{tier}: {result['vectors']} vectors checked in {result['seconds']:.1f} s "
           f"({rate:,.0f} vectors/s)")
@@ -82,52 +123,90 @@ def _hw_verify(args):
     return 1
 
 
-def _quantize(args):
-    from .nn.data import DataError, load_data
-    from .nn.flow import quantize_network, write_outputs
-    from .nn.models import ModelError, builtin_lenet, load_model
+def _log(msg):
+    print(msg, file=sys.stderr, flush=True)
 
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    try:
-        data = load_data(args.data)
-        if args.model:
-            model = load_model(args.model, args.weights)
-        else:
-            model = builtin_lenet(data if args.data is None else None)
-        if args.device != "cpu" and not torch.cuda.is_available():
-            raise ValueError(f"--device {args.device} asked for, but torch sees no GPU; use --device cpu")
-        result = quantize_network(
-            model, data, scheme=args.format, margin=args.error_margin, rule=args.rule,
-            finetune_epochs=args.finetune_epochs, finetune_activations=args.finetune_activations, mode=args.mode,
-            device=args.device, fold_bn=args.fold_bn, topk=args.topk, output_index=args.output, seed=args.seed,
-            config=args.config, refine=args.refine_layers, log=log)
-        files = write_outputs(result, args.out)
-    except (DataError, ModelError, ValueError, TypeError, NotImplementedError, FileNotFoundError) as err:
-        sys.exit(f"ristretto quantize: {err}")
+
+def _device(name):
+    if name == "cpu":
+        return name
+    if not str(name).startswith("cuda"):
+        raise InputError(f"--device must be cpu or cuda (cuda:N), not {name!r}")
+    if not torch.cuda.is_available():
+        raise InputError(f"--device {name} asked for, but torch sees no GPU; use --device cpu")
+    return name
+
+
+def _model_and_data(args):
+    from .nn.data import load_data
+    from .nn.models import builtin_lenet, load_model
+
+    if args.weights and not args.model:
+        raise InputError("--weights needs --model package.module:factory (the built-in LeNet has its own weights)")
+    data = load_data(args.data)
+    if args.model:
+        model = load_model(args.model, args.weights)
+        if not args.weights and ":" in args.model:
+            _log(f"note: no --weights given: {args.model} is used with the weights its factory returns")
+    else:
+        model = builtin_lenet(data if args.data is None else None)
+    return model, data
+
+
+def _quantize(args):
+    from .files import check_out_dir
+    from .nn.flow import quantize_network, write_outputs
+
+    check_out_dir(args.out)
+    device = _device(args.device)
+    model, data = _model_and_data(args)
+    result = quantize_network(
+        model, data, scheme=args.format, margin=args.error_margin, rule=args.rule,
+        finetune_epochs=args.finetune_epochs, finetune_activations=args.finetune_activations, mode=args.mode,
+        device=device, fold_bn=args.fold_bn, topk=args.topk, output_index=args.output, seed=args.seed,
+        config=args.config, refine=args.refine_layers, strict=args.strict, log=_log)
+    files = write_outputs(result, args.out)
     print(f"\n{'layer':<10}{'input':<16}{'weight':<18}{'bias':<16}{'output':<16}{'w SQNR dB':>10}")
     for name, groups in result.layers.items():
         slugs = [groups[g]["slug"] if g in groups else "float" for g in ("input", "weight", "bias", "output")]
         sq = groups.get("weight", {}).get("sqnr_db", float("nan"))
         print(f"{name:<10}{slugs[0]:<16}{slugs[1]:<18}{slugs[2]:<16}{slugs[3]:<16}{sq:>10.1f}")
-    print(f"\n{args.format} widths {result.widths.to_dict()}, {result.passes} validation passes")
+    if result.unquantized:
+        print("left in float32: " + ", ".join(f"{u['name']} ({u['type']})" for u in result.unquantized))
+    print(f"\n{result.scheme} widths {result.widths.to_dict()}, {result.passes} validation passes")
+    if result.finetuned_top1 is not None:
+        print(f"fine-tuning: {result.before_finetune_top1:.4f} before, {result.finetuned_top1:.4f} after; kept "
+              f"{result.finetune_kept}")
     print(f"top-{args.topk}: float32 {result.baseline_top1:.4f}, quantized {result.quantized_top1:.4f} "
-          f"(drop {100 * (result.baseline_top1 - result.quantized_top1):.2f} points, {args.mode} mode)")
+          f"(drop {100 * (result.baseline_top1 - result.quantized_top1):.2f} points, {args.mode} mode, "
+          f"{result.validation_size} validation samples)")
     for f in files:
         print(f"wrote {f}")
+    if not result.met:
+        print(f"ristretto quantize: no {result.scheme} width met the margin of {args.error_margin} points in "
+              f"{args.mode} mode (best {result.quantized_top1:.4f} against a target of "
+              f"{result.baseline_top1 - args.error_margin / 100:.4f}); the files above hold the widest tried",
+              file=sys.stderr)
+        return 3
     return 0
 
 
 def _paper(args):
+    from .nn.data import builtin_mnist
     from .nn.experiments import paper_table, width_sweep
     from .nn.models import builtin_lenet
+    from .options import check_int
 
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    model = builtin_lenet()
-    from .nn.data import builtin_mnist
-
+    check_int("--finetune-epochs", args.finetune_epochs, 0, 1000)
+    check_int("--min-width", args.min_width, 2, 16)
+    check_int("--max-width", args.max_width, 2, 16)
+    if args.min_width > args.max_width:
+        raise InputError(f"--min-width {args.min_width} is above --max-width {args.max_width}: the width range is "
+                         "empty")
     data = builtin_mnist()
-    log("paper Table I on the built-in LeNet (8-bit formats, 4-bit power-of-two weights)")
-    rows = paper_table(model, data, finetune_epochs=args.finetune_epochs, mode=args.mode, log=log)
+    model = builtin_lenet(data)
+    _log("paper Table I on the built-in LeNet (8-bit formats, 4-bit power-of-two weights)")
+    rows = paper_table(model, data, finetune_epochs=args.finetune_epochs, mode=args.mode, log=_log)
     base = rows[0]["top1"]
     print(f"Table I, LeNet on MNIST ({len(data.x_val)} validation digits), top-1 %, {args.mode} mode")
     print(f"{'':<22}{'before FT':>10}{'after FT':>10}{'drop':>8}")
@@ -137,7 +216,8 @@ def _paper(args):
         after = f"{100 * r['finetuned_top1']:.2f}" if r["finetuned_top1"] is not None else "-"
         print(f"{r['name']:<22}{100 * r['top1']:>10.2f}{after:>10}{100 * (base - final):>8.2f}")
     widths = range(args.min_width, args.max_width + 1)
-    sweep = width_sweep(model, data, widths=widths)
+    _log(f"Fig. 3 sweep: {len(widths)} widths x 3 schemes")
+    sweep = width_sweep(model, data, widths=widths, log=_log)
     print("\nFig. 3: top-1 % vs word width (weights and activations), no fine-tuning")
     print(f"{'width':<8}" + "".join(f"{s:>12}" for s in sweep))
     for b in widths:
@@ -146,8 +226,10 @@ def _paper(args):
 
 
 def _hw_verify_lenet(args):
-    from .sim.runner import SimulatorMissing
+    from .options import check_int
     from .sim.traces import verify_lenet
+
+    check_int("--neurons", args.neurons, 1, 4096)
 
     def log(layer, r):
         net = "yes" if r.get("network_match") else "NO"
@@ -155,23 +237,23 @@ def _hw_verify_lenet(args):
               f"RTL out == network exact mode at {args.neurons} neurons: {net}")
 
     print(f"LeNet real traces, {args.format}, cocotb + Icarus Verilog")
-    try:
-        results = verify_lenet(args.format, args.build_dir, neurons=args.neurons, seed=args.seed, log=log)
-    except SimulatorMissing as err:
-        sys.exit(f"ristretto hw verify-lenet: {err}")
+    results = verify_lenet(args.format, args.build_dir, neurons=args.neurons, seed=args.seed, log=log)
     ok = all(r["passed"] for r in results.values())
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 
 
 def _hw_synth(args):
-    from .synth import ToolFailed, ToolMissing, synth_figures
+    from .hw import parse_spec
+    from .options import check_positive
+    from .synth import check_liberty, synth_figures
 
-    try:
-        fig = synth_figures(args.spec, args.build_dir, liberty=args.liberty, clock_mhz=args.clock_mhz,
-                            ice40=not args.no_ice40)
-    except (ToolMissing, ToolFailed, ValueError, TypeError) as err:
-        sys.exit(f"ristretto hw synth: {err}")
+    parse_spec(args.spec)
+    check_positive("--clock-mhz", args.clock_mhz)
+    if args.liberty:
+        check_liberty(args.liberty)
+    fig = synth_figures(args.spec, args.build_dir, liberty=args.liberty, clock_mhz=args.clock_mhz,
+                        ice40=not args.no_ice40)
     if args.json:
         print(json.dumps({k: v for k, v in fig.items()}, indent=2, default=str))
         return 0
@@ -191,125 +273,197 @@ def _hw_synth(args):
 
 
 def _report(args):
-    from .nn.data import DataError, load_data
-    from .nn.models import ModelError, builtin_lenet, load_model
+    from .files import check_out_dir
+    from .nn import accuracy
+    from .nn.checks import check_model_data
+    from .options import check_int, name_list
     from .report import sweep, write_report
-    from .sim.runner import SimulatorMissing
-    from .synth import ToolFailed, ToolMissing, default_liberty, tool_versions
+    from .synth import default_liberty, tool_versions
 
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    try:
-        formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-        widths = [int(w) for w in args.widths.split(",") if w.strip()]
-        bad = [f for f in formats if f not in ("dfp", "fixed", "minifloat", "pow2")]
-        if bad or not formats or not widths or min(widths) < 2 or max(widths) > 16:
-            raise ValueError(f"--formats takes dfp, fixed, minifloat, pow2 (not {bad}) and --widths integers "
-                             f"in 2..16 (not {args.widths!r})")
-        data = load_data(args.data)
-        model = load_model(args.model, args.weights) if args.model else builtin_lenet(data if args.data is None
-                                                                                       else None)
-        points = sweep(model, data, formats=formats, widths=widths, out_dir=args.out,
-                       finetune_epochs=args.finetune_epochs, verify_vectors=args.verify_vectors,
-                       ice40=not args.no_ice40, log=log)
-        from .nn import accuracy
-
-        meta = {"model": args.model or "built-in LeNet", "data": data.name, "liberty": default_liberty().name,
-                "clock_mhz": 100.0, "baseline_top1": accuracy(model, data.x_val, data.y_val),
-                "tools": tool_versions(),
-                "note": "Accuracy: weights and activations at the given width (power-of-two weights: at most "
-                        "5-bit codes), range rule mse" + (f", fine-tuned {args.finetune_epochs} epochs" if
-                                                          args.finetune_epochs else "") +
-                        ". Hardware: one MAC (32-bit accumulator; float32 adder for minifloat) with the formats of "
-                        "the layer doing the most MACs, co-simulated on random vectors in Icarus."}
-        files = write_report(points, args.out, meta)
-    except (DataError, ModelError, ValueError, ToolMissing, ToolFailed, SimulatorMissing) as err:
-        sys.exit(f"ristretto report: {err}")
+    formats = name_list("--formats", args.formats, ("dfp", "fixed", "minifloat", "pow2"))
+    widths = args.widths
+    check_int("--finetune-epochs", args.finetune_epochs, 0, 1000)
+    check_int("--verify-vectors", args.verify_vectors, 1, 10_000_000)
+    check_out_dir(args.out)
+    model, data = _model_and_data(args)
+    data, notes = check_model_data(model, data)
+    for n in notes + data.warnings():
+        _log(n)
+    points = sweep(model, data, formats=formats, widths=widths, out_dir=args.out,
+                   finetune_epochs=args.finetune_epochs, verify_vectors=args.verify_vectors,
+                   ice40=not args.no_ice40, log=_log)
+    meta = {"model": args.model or "built-in LeNet", "data": data.name, "liberty": default_liberty().name,
+            "clock_mhz": 100.0, "baseline_top1": accuracy(model, data.x_val, data.y_val),
+            "validation_size": len(data.x_val), "tools": tool_versions(),
+            "note": "Accuracy: weights and activations at the given width (power-of-two weights: at most "
+                    "5-bit codes), range rule mse" + (f", fine-tuned {args.finetune_epochs} epochs" if
+                                                      args.finetune_epochs else "") +
+                    ". Hardware: one MAC (32-bit accumulator; float32 adder for minifloat) with the formats of "
+                    "the layer doing the most MACs, co-simulated on random vectors in Icarus."}
+    files = write_report(points, args.out, meta)
     print(f"{len(points)} points; wrote:")
     for f in files:
         print(f"  {f}")
     return 0
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="ristretto", description=__doc__)
+_SPEC_HELP = """\
+SPEC is a preset (fixed8, shift8w4, minifloat8, float32) or a JSON file with these keys:
+  family     "fixed" | "shift" | "minifloat" | "float32" (optional for fixed/shift: follows from w)
+  a, w, out  formats as JSON (to_dict form), e.g. {"kind": "dfp", "bits": 8, "frac_bits": 4};
+             w may be {"kind": "pow2", ...} (barrel shifter); minifloat MACs take {"kind": "minifloat", ...}
+  acc_bits   accumulator width, fixed/shift: one product's width .. 53 (default 32)
+  overflow   "wrap" | "saturate" (default "wrap")
+  accumulator  minifloat only: "fp32" (float32 adder) | "exact" (fixed-point, acc_bits wide)
+  stages     pipeline registers, 0 | 1 | 2 (default 0)
+  bias       true | false: a bias port preloaded on clear (default false)"""
+
+
+def _build_parser():
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(prog="ristretto", description=__doc__, formatter_class=fmt)
     parser.add_argument("--version", action="version", version=__version__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("formats", help="describe a format given as JSON (to_dict form)")
-    p.add_argument("spec", help='e.g. \'{"kind": "dfp", "bits": 8, "frac_bits": 5}\'')
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
+
+    p = sub.add_parser("formats", help="describe a number format given as JSON", formatter_class=fmt,
+                       description="Describe a number format: its range, smallest step and number of codes.")
+    p.add_argument("spec", help='the format as JSON, e.g. \'{"kind": "dfp", "bits": 8, "frac_bits": 5}\' '
+                   '(kinds: dfp, minifloat, pow2)')
     p.set_defaults(func=_describe)
-    p = sub.add_parser("demo", help="reproduce the paper's Table V and the IEEE cross-checks")
-    p.add_argument("--bits", type=int, default=8)
-    p.add_argument("--exp-bits", type=int, default=4)
-    p.add_argument("--k", type=int, default=3, help="range [-2**k, 2**k]")
+
+    p = sub.add_parser("demo", help="reproduce the paper's Table V and the IEEE cross-checks",
+                       description="Reproduce the paper's Table V (worst quantization error of each format) "
+                                   "and check our minifloats against torch's float16 and bfloat16 bit for bit.")
+    p.add_argument("--bits", type=int, default=8, help="word width of the formats, 3..16 (default 8)")
+    p.add_argument("--exp-bits", type=int, default=4, help="minifloat exponent width (default 4)")
+    p.add_argument("--k", type=int, default=3, help="range [-2**k, 2**k] (default 3)")
     p.set_defaults(func=_demo)
-    p = sub.add_parser("quantize", help="find the smallest formats within an accuracy margin (Ristretto's flow)")
-    p.add_argument("--model", help="package.module:factory returning an nn.Module, or a TorchScript file "
-                   "(default: the built-in LeNet)")
-    p.add_argument("--weights", help="state_dict file for --model (loaded with weights_only=True)")
-    p.add_argument("--data", help="npz (x_train, y_train, x_val, y_val), MNIST IDX folder, CIFAR-10 folder, "
-                   "image folder with train/ and val/ (default: built-in MNIST)")
-    p.add_argument("--format", default="dfp", choices=["dfp", "fixed", "minifloat", "pow2"])
-    p.add_argument("--error-margin", type=float, default=1.0, help="allowed top-1 drop in points (default 1.0)")
-    p.add_argument("--rule", default="mse", choices=["max", "percentile", "mse"], help="range rule (max: original)")
-    p.add_argument("--finetune-epochs", type=int, default=0)
+
+    p = sub.add_parser(
+        "quantize", help="find the narrowest formats within an accuracy margin (Ristretto's flow)",
+        description="Quantize a trained CNN: range analysis, a bit-width search that keeps top-k accuracy within "
+                    "--error-margin points of float32 (scored in --mode), optional fine-tuning, and export of "
+                    "config.json, summary.json, weights.npz and model.pt. Exit status: 0 done, 1 bad input, "
+                    "2 bad option, 3 no width met the margin, 130 interrupted.",
+        epilog=_EPILOG_MODEL)
+    p.add_argument("--model", help="package.module:factory or a TorchScript file (default: the built-in LeNet)")
+    p.add_argument("--weights", help="state_dict or checkpoint for --model (loaded with weights_only=True; "
+                   "{'state_dict': ...} and {'model': ...} checkpoints are accepted)")
+    p.add_argument("--data", help="npz (x_train, y_train, x_val, y_val), MNIST IDX folder, CIFAR-10 python folder, "
+                   "or image folder with train/<class>/ and val/<class>/ (default: built-in MNIST)")
+    p.add_argument("--format", default=None, choices=["dfp", "fixed", "minifloat", "pow2"],
+                   help="dfp: dynamic fixed point (a fractional length per layer group); fixed: one static "
+                   "fixed point for the net; minifloat: small floats; pow2: power-of-two weights (multiplier-free) "
+                   "with dfp activations (default dfp, or the scheme of --config)")
+    p.add_argument("--error-margin", type=float, default=1.0,
+                   help="allowed top-k drop in percentage points, 0..100 (default 1.0)")
+    p.add_argument("--rule", default="mse", choices=["max", "percentile", "mse"],
+                   help="range rule: max (the original's), percentile (99.99th), mse (least error; default)")
+    p.add_argument("--finetune-epochs", type=int, default=0, help="fine-tuning epochs, 0.. (default 0)")
     p.add_argument("--finetune-activations", action="store_true", help="quantize activations while fine-tuning")
-    p.add_argument("--mode", default="fp32", choices=["fp32", "exact"])
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into the preceding convolution")
-    p.add_argument("--topk", type=int, default=1, help="score top-k accuracy (default 1)")
-    p.add_argument("--output", type=int, default=None, help="index of the model output to score")
+    p.add_argument("--mode", default="fp32", choices=["fp32", "exact"],
+                   help="fp32: quantized values computed in float32 (as the original); exact: integer/minifloat "
+                   "datapath as the MAC hardware computes it (default fp32)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    p.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into the preceding Conv/Linear layer")
+    p.add_argument("--topk", type=int, default=1, help="score top-k accuracy, 1..classes (default 1)")
+    p.add_argument("--output", type=_output_arg, default=None,
+                   help="which model output to score: an index for tuple outputs or a key for dict outputs")
     p.add_argument("--config", help="reuse the formats of a config.json instead of searching")
     p.add_argument("--refine-layers", action="store_true", help="after the group search, narrow each layer")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse a model with layers or ops that would stay in float32 (e.g. LSTM, Conv3d, unfolded "
+                   "BatchNorm, weights used through F.conv2d)")
+    p.add_argument("--seed", type=int, default=0, help="seed of fine-tuning (default 0)")
+    p.add_argument("--out", required=True, help="output folder (created; checked writable before any work)")
     p.set_defaults(func=_quantize)
-    p = sub.add_parser("paper", help="the paper's Table I and Fig. 3 sweep on the built-in LeNet")
-    p.add_argument("--finetune-epochs", type=int, default=2)
-    p.add_argument("--mode", default="fp32", choices=["fp32", "exact"])
-    p.add_argument("--min-width", type=int, default=4)
-    p.add_argument("--max-width", type=int, default=16)
+
+    p = sub.add_parser("paper", help="the paper's Table I and Fig. 3 sweep on the built-in LeNet",
+                       description="Reproduce the paper's Table I (8-bit formats, before and after fine-tuning) and "
+                                   "the Fig. 3 width sweep on the built-in LeNet.")
+    p.add_argument("--finetune-epochs", type=int, default=2, help="fine-tuning epochs (default 2)")
+    p.add_argument("--mode", default="fp32", choices=["fp32", "exact"], help="fp32 or exact (default fp32)")
+    p.add_argument("--min-width", type=int, default=4, help="narrowest width of the sweep, 2..16 (default 4)")
+    p.add_argument("--max-width", type=int, default=16, help="widest width of the sweep, 2..16 (default 16)")
     p.set_defaults(func=_paper)
-    p = sub.add_parser("report", help="accuracy vs area/delay/power/energy for formats and widths, with charts")
+
+    p = sub.add_parser("report", help="accuracy vs area/delay/power/energy for formats and widths, with charts",
+                       description="Sweep formats and widths: accuracy of the network, and the MAC of its "
+                                   "heaviest layer generated, co-simulated and synthesized. Writes report.json, "
+                                   ".csv, .md, .html and PNG charts; points are cached in OUT/cache.",
+                       epilog=_EPILOG_MODEL)
     p.add_argument("--model", help="package.module:factory or TorchScript file (default: the built-in LeNet)")
-    p.add_argument("--weights", help="state_dict file for --model")
+    p.add_argument("--weights", help="state_dict or checkpoint for --model")
     p.add_argument("--data", help="dataset (default: built-in MNIST); see 'ristretto quantize --help'")
-    p.add_argument("--formats", default="dfp,minifloat,pow2")
-    p.add_argument("--widths", default="4,6,8,10,12,16")
-    p.add_argument("--finetune-epochs", type=int, default=0)
+    p.add_argument("--formats", default="dfp,minifloat,pow2",
+                   help="comma-separated schemes from dfp, fixed, minifloat, pow2 (default dfp,minifloat,pow2)")
+    p.add_argument("--widths", type=_widths_arg, default=[4, 6, 8, 10, 12, 16],
+                   help="comma-separated word widths in 2..16 (default 4,6,8,10,12,16; pow2 weights use at most 5)")
+    p.add_argument("--finetune-epochs", type=int, default=0, help="fine-tuning epochs per point (default 0)")
     p.add_argument("--verify-vectors", type=int, default=2000, help="random co-simulation vectors per point")
     p.add_argument("--no-ice40", action="store_true", help="skip the iCE40 figures")
-    p.add_argument("--out", default="report", help="output directory (default: report)")
+    p.add_argument("--out", default="report", help="output folder (default: report)")
     p.set_defaults(func=_report)
-    hw = sub.add_parser("hw", help="MAC hardware: generate Verilog, verify it").add_subparsers(
-        dest="hw_command", required=True)
-    p = hw.add_parser("generate", help="write <module>.v and its manifest <module>.json")
-    p.add_argument("spec", help="preset (fixed8, shift8w4, minifloat8, float32) or a JSON spec file")
-    p.add_argument("--out", required=True, help="output directory")
+
+    hw = sub.add_parser("hw", help="MAC hardware: generate, verify, synthesize",
+                        description="MAC hardware: generate Verilog, verify it against the reference datapath, "
+                                    "synthesize it.").add_subparsers(dest="hw_command", required=True,
+                                                                      metavar="HW_COMMAND", parser_class=_Parser)
+    p = hw.add_parser("generate", help="write <module>.v and its manifest <module>.json", epilog=_SPEC_HELP,
+                      formatter_class=fmt, description="Generate a MAC unit as Verilog with its JSON manifest.")
+    p.add_argument("spec", help="preset or JSON spec file (keys below)")
+    p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=_hw_generate)
-    p = hw.add_parser("verify", help="co-simulate the MAC against the reference model")
-    p.add_argument("spec", help="preset (fixed8, shift8w4, minifloat8, float32) or a JSON spec file")
-    p.add_argument("--build-dir", default="build/verify", help="simulator build directory")
-    p.add_argument("--random", type=int, default=65536, help="random accumulation vectors (default 65536)")
+    p = hw.add_parser("verify", help="co-simulate the MAC against the reference model", epilog=_SPEC_HELP,
+                      formatter_class=fmt, description="Co-simulate the MAC (cocotb + Icarus Verilog, or the "
+                                                       "Amaranth simulator with --fast) against the reference.")
+    p.add_argument("spec", help="preset or JSON spec file (keys below)")
+    p.add_argument("--build-dir", default="build/verify", help="simulator build folder (default build/verify)")
+    p.add_argument("--random", type=int, default=65536, help="random accumulation vectors, 0.. (default 65536)")
     p.add_argument("--no-exhaustive", action="store_true", help="skip the exhaustive code pairs")
     p.add_argument("--fast", action="store_true", help="Amaranth's simulator on random vectors, no Icarus")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random vectors (default 0)")
     p.set_defaults(func=_hw_verify)
-    p = hw.add_parser("synth", help="area, delay, power (Yosys + OpenSTA), transistor estimate, iCE40 figures")
-    p.add_argument("spec", help="preset (fixed8, shift8w4, minifloat8, float32) or a JSON spec file")
+    p = hw.add_parser("synth", help="area, delay, power (Yosys + OpenSTA), transistor estimate, iCE40 figures",
+                      epilog=_SPEC_HELP, formatter_class=fmt,
+                      description="Synthesize the MAC on a standard-cell library (Yosys, OpenSTA) and an iCE40.")
+    p.add_argument("spec", help="preset or JSON spec file (keys below)")
     p.add_argument("--liberty", help="your own liberty file (default: OSU 0.18 um of qflow-tech-osu018)")
-    p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for power and energy (default 100)")
+    p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for power and energy, > 0 (default 100)")
     p.add_argument("--no-ice40", action="store_true", help="skip the iCE40 (nextpnr) figures")
-    p.add_argument("--build-dir", default="build/synth")
+    p.add_argument("--build-dir", default="build/synth", help="work folder (default build/synth)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_hw_synth)
     p = hw.add_parser("verify-lenet", help="co-simulate the MACs on real dot products of the quantized LeNet")
-    p.add_argument("--format", default="dfp", choices=["dfp", "pow2", "minifloat"])
-    p.add_argument("--neurons", type=int, default=32, help="neurons per layer (default 32)")
-    p.add_argument("--build-dir", default="build/verify-lenet")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--format", default="dfp", choices=["dfp", "pow2", "minifloat"],
+                   help="scheme of the quantized LeNet (default dfp)")
+    p.add_argument("--neurons", type=int, default=32, help="neurons per layer, 1..4096 (default 32)")
+    p.add_argument("--build-dir", default="build/verify-lenet", help="simulator build folder")
+    p.add_argument("--seed", type=int, default=0, help="seed choosing the neurons (default 0)")
     p.set_defaults(func=_hw_verify_lenet)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status (bad input exits with one line on stderr)."""
+    from .sim.runner import SimulationFailed, SimulatorMissing
+    from .synth import ToolFailed, ToolMissing
+
+    parser = _build_parser()
     args = parser.parse_args(argv)
-    return args.func(args) or 0
+    name = "ristretto " + args.command + (f" {args.hw_command}" if args.command == "hw" else "")
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except (InputError, ToolMissing, ToolFailed, SimulatorMissing, SimulationFailed) as err:
+        raise SystemExit(f"{name}: {err}") from None
+    except (ValueError, TypeError, NotImplementedError) as err:  # formats and configs validate with these
+        raise SystemExit(f"{name}: {err}") from None
+    except OSError as err:
+        raise SystemExit(f"{name}: {err.strerror or err}: {err.filename or ''}".rstrip(": ")) from None
 
 
 if __name__ == "__main__":

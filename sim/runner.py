@@ -9,11 +9,15 @@ import numpy as np
 from ..hw.generate import generate, parse_spec
 from .stimulus import mac_stimulus
 
-__all__ = ["SimulatorMissing", "verify"]
+__all__ = ["SimulationFailed", "SimulatorMissing", "verify"]
 
 
 class SimulatorMissing(RuntimeError):
     """Icarus Verilog is not installed."""
+
+
+class SimulationFailed(RuntimeError):
+    """The simulator ran but the testbench wrote no verdict; the message holds the log tail."""
 
 
 def verify(spec, build_dir, *, exhaustive=True, random_vectors=65536, seed=0, stimulus=None):
@@ -56,8 +60,8 @@ def verify(spec, build_dir, *, exhaustive=True, random_vectors=65536, seed=0, st
                     extra_env={"RISTRETTO_MANIFEST": str(j_path), "RISTRETTO_STIMULUS": str(stim_path),
                                "RISTRETTO_RESULT": str(result_path)})
     except SystemExit:
-        pass  # under pytest the runner exits on a failed test; the verdict file says why
+        pass  # the runner exits on a failed test; the verdict file says why, and its absence is reported below
     if not result_path.exists():
         log = (build_dir / "sim.log").read_text()[-3000:] if (build_dir / "sim.log").exists() else ""
-        raise RuntimeError(f"the testbench wrote no verdict; simulator log tail:\n{log}")
+        raise SimulationFailed(f"the testbench wrote no verdict (files in {build_dir}); simulator log tail:\n{log}")
     return json.loads(result_path.read_text())

@@ -41,13 +41,13 @@ def lenet_traces(scheme="dfp", *, neurons=32, images=4, seed=0):
     """``[LayerTrace]`` for every layer of the built-in LeNet quantized with ``scheme`` at 8 bits
     (power-of-two weights: 4 bits)."""
     from ..nn import Widths, apply_formats, assign_formats, builtin_lenet, quant_layers, set_mode, wrap_model
-    from ..nn.data import builtin_mnist
+    from ..nn.data import builtin_mnist, calibration_batches
     from ..nn.ranges import calibrate
 
     data = builtin_mnist()
     net = wrap_model(builtin_lenet(data))
     wb, ab = SCHEME_WIDTHS[scheme]
-    stats = calibrate(net, [data.x_train[:1000]])
+    stats = calibrate(net, calibration_batches(data.x_train, batches=2))
     apply_formats(net, assign_formats(net, stats, scheme, Widths(wb, wb, ab)))
     set_mode(net, "exact")
     seen = {}

@@ -2,6 +2,6 @@
 ``ristretto.synth``."""
 
 from .flow import synth_figures
-from .tools import ToolFailed, ToolMissing, default_liberty, tool_versions
+from .tools import ToolFailed, ToolMissing, check_liberty, default_liberty, tool_versions
 
-__all__ = ["ToolFailed", "ToolMissing", "default_liberty", "synth_figures", "tool_versions"]
+__all__ = ["ToolFailed", "ToolMissing", "check_liberty", "default_liberty", "synth_figures", "tool_versions"]

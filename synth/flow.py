@@ -4,9 +4,10 @@ import json
 from pathlib import Path
 
 from ..hw.generate import generate
+from ..options import check_positive
 from .ice40 import ice40_figures
 from .sta import timing_and_power
-from .tools import ToolMissing, default_liberty, tool_versions
+from .tools import check_liberty, default_liberty, tool_versions
 from .yosys import synthesize
 
 __all__ = ["synth_figures"]
@@ -23,15 +24,16 @@ def synth_figures(spec, workdir, *, liberty=None, clock_mhz=100.0, activity=None
     Raises
     ------
     ToolMissing
-        For a missing tool or liberty, with how to install it.
+        For a missing tool or default liberty, with how to install it.
+    InputError
+        For a non-positive clock or a liberty file that is empty, truncated or not liberty.
     ToolFailed
         When a tool fails, with its log tail and the command to reproduce it.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    liberty = Path(liberty) if liberty else default_liberty()
-    if not liberty.is_file():
-        raise ToolMissing(f"Liberty file {str(liberty)!r} does not exist; pass an existing .lib with --liberty")
+    check_positive("--clock-mhz", clock_mhz)
+    liberty = check_liberty(liberty) if liberty else default_liberty()
     v_path, j_path = generate(spec, workdir)
     top = json.loads(j_path.read_text())["module"]
     fig = synthesize(v_path, top, liberty, workdir)

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from .tools import run
+from .tools import local_copy, run
 
 __all__ = ["ice40_figures"]
 
@@ -11,7 +11,9 @@ __all__ = ["ice40_figures"]
 def ice40_figures(verilog, top, workdir):
     """LUT4s, carries, flip-flops and the Fmax nextpnr reaches on an iCE40 HX8K (CT256, 206 I/O)."""
     workdir = Path(workdir)
-    run(["yosys", "-q", "-p", f"read_verilog {Path(verilog).resolve()}; synth_ice40 -top {top} -json ice40.json; "
+    src = local_copy(verilog, workdir, "design.v").name if Path(verilog).parent.resolve() != workdir.resolve() \
+        else Path(verilog).name
+    run(["yosys", "-q", "-p", f"read_verilog {src}; synth_ice40 -top {top} -json ice40.json; "
          "tee -o ice40_stat.txt stat"], workdir, "yosys_ice40.log")
     stat = (workdir / "ice40_stat.txt").read_text()
     count = lambda cell: sum(int(n) for n in re.findall(rf"^\s+{cell}\S*\s+(\d+)$", stat, re.M))  # noqa: E731

@@ -1,11 +1,16 @@
 """Finding and running the external tools, with clear errors when one is missing or fails."""
 
+import os
+import re
 import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["DEBIAN_PACKAGES", "ToolFailed", "ToolMissing", "default_liberty", "require", "run", "tool_versions"]
+from ..errors import InputError
+
+__all__ = ["DEBIAN_PACKAGES", "ToolFailed", "ToolMissing", "check_liberty", "default_liberty", "local_copy", "require",
+           "run", "tool_versions"]
 
 DEBIAN_PACKAGES = {"yosys": "yosys", "yosys-abc": "yosys", "sta": "opensta", "nextpnr-ice40": "nextpnr-ice40"}
 OSU018 = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
@@ -33,6 +38,49 @@ def default_liberty():
         raise ToolMissing(f"{OSU018} not found: apt-get install qflow-tech-osu018 (or run tools/setup.sh), "
                           "or pass your own library with --liberty")
     return OSU018
+
+
+def check_liberty(path):
+    """Refuse a liberty file that is missing, empty, truncated or not liberty, before Yosys sees it.
+
+    Raises
+    ------
+    InputError
+        Naming the file and what is wrong with it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"Liberty file {str(path)!r} does not exist; pass an existing .lib with --liberty")
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as err:
+        raise InputError(f"Liberty file {str(path)!r} cannot be read ({err.strerror})") from None
+    body = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    if not body.strip():
+        raise InputError(f"Liberty file {str(path)!r} is empty; pass a standard-cell .lib with --liberty")
+    if not re.match(r"\s*library\s*\(", body):
+        raise InputError(f"Liberty file {str(path)!r} does not start with 'library (...)': not a liberty file")
+    if body.count("{") != body.count("}"):
+        raise InputError(f"Liberty file {str(path)!r} is truncated or malformed: {body.count('{')} '{{' against "
+                         f"{body.count('}')} '}}'")
+    if not re.search(r"\bcell\s*\(", body):
+        raise InputError(f"Liberty file {str(path)!r} defines no cell; pass a standard-cell library")
+    return path
+
+
+def local_copy(path, workdir, name):
+    """``workdir/name`` linking (or copying) ``path``, so tool scripts name files without spaces or odd characters."""
+    dest = Path(workdir) / name
+    src = Path(path).resolve()
+    if dest.is_symlink() or dest.exists():
+        if dest.is_symlink() and Path(os.readlink(dest)) == src:
+            return dest
+        dest.unlink()
+    try:
+        dest.symlink_to(src)
+    except OSError:
+        shutil.copyfile(src, dest)
+    return dest
 
 
 def run(cmd, cwd, log_name, timeout=600):

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from .tools import run
+from .tools import local_copy, run
 
 __all__ = ["synthesize"]
 
@@ -20,9 +20,12 @@ def synthesize(verilog, top, liberty, workdir):
     ``stat -tech cmos`` (transistor estimate) and ``ltp -noff`` (logic depth in gates).
     """
     workdir = Path(workdir)
-    lib = str(Path(liberty).resolve())
+    # the script names files relative to workdir: user paths may hold spaces or non-ASCII characters
+    lib = local_copy(liberty, workdir, "cells.lib").name
+    src = local_copy(verilog, workdir, "design.v").name if Path(verilog).parent.resolve() != workdir.resolve() \
+        else Path(verilog).name
     script = "; ".join([
-        f"read_verilog {Path(verilog).resolve()}", f"synth -top {top} -flatten",
+        f"read_verilog {src}", f"synth -top {top} -flatten",
         "tee -o generic_cmos.txt stat -tech cmos", "tee -o ltp.txt ltp -noff",
         f"dfflibmap -liberty {lib}", f"abc -liberty {lib}", "opt_clean",
         f"tee -o mapped_stat.txt stat -liberty {lib}", "write_verilog -noattr netlist.v"])

@@ -129,13 +129,14 @@ class MinifloatMacConfig:
             raise ValueError(f"Products of {self.a.slug} and {self.w.slug} span {lo:g} .. {hi:g}, outside "
                              "float32's normal range [2**-126, 2**128); choose other biases")
         if self.accumulator == "exact":
-            if isinstance(self.acc_bits, bool) or not isinstance(self.acc_bits, int) or \
-                    not 2 <= self.acc_bits <= 53:
-                raise ValueError(f"Exact accumulator width must be an integer in [2, 53], not {self.acc_bits!r}")
             need = self.product_bits
-            if self.acc_bits < need:
-                raise ValueError(f"Exact accumulator of {self.acc_bits} bits cannot hold one product "
-                                 f"({need} bits); use acc_bits >= {need}")
+            if need > 53:
+                raise ValueError(f"Exact accumulation of {self.a.slug} x {self.w.slug} products needs at least {need} "
+                                 "bits, more than the 53 supported; use accumulator 'fp32' or narrower exponents")
+            if isinstance(self.acc_bits, bool) or not isinstance(self.acc_bits, int) or \
+                    not need <= self.acc_bits <= 53:
+                raise ValueError(f"Exact accumulator width must be an integer in [{need}, 53] for {self.a.slug} x "
+                                 f"{self.w.slug} (one product takes {need} bits), not {self.acc_bits!r}")
             IntAccumulator(self.acc_bits, 0, self.overflow)
 
     # -- derived ---------------------------------------------------------------

@@ -110,6 +110,12 @@ class IntMacConfig:
         if not isinstance(self.w, (DynamicFixedPoint, PowerOfTwo)):
             raise TypeError(f"w must be a DynamicFixedPoint or PowerOfTwo, not {self.w!r}")
         IntAccumulator(self.acc_bits, 0, self.overflow)  # validates width and policy
+        if self.product_bits > 53:
+            raise ValueError(f"Products of {self.a.slug} x {self.w.slug} need {self.product_bits} bits, more than the "
+                             "53-bit accumulator limit; narrow the weights' exponent range")
+        if self.acc_bits < self.product_bits:
+            raise ValueError(f"Accumulator of {self.acc_bits} bits cannot hold one product of {self.a.slug} x "
+                             f"{self.w.slug} ({self.product_bits} bits); use acc_bits in [{self.product_bits}, 53]")
 
     @property
     def family(self):

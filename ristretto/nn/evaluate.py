@@ -2,16 +2,35 @@
 
 import torch
 
-__all__ = ["accuracy"]
+from ..errors import InputError
+
+__all__ = ["accuracy", "select_output"]
 
 
-def _select(out, output_index):
+def select_output(out, output_index):
+    """The output to score: an element of a tuple/list or a dict entry (``--output``), or the tensor itself.
+
+    Raises
+    ------
+    InputError
+        When ``output_index`` names no output of the model.
+    """
     if isinstance(out, (tuple, list)):
-        return out[output_index or 0]
+        i = 0 if output_index is None else output_index
+        if isinstance(i, bool) or not isinstance(i, int) or not -len(out) <= i < len(out):
+            raise InputError(f"--output must be an index in 0..{len(out) - 1} (the model returns {len(out)} "
+                             f"outputs), not {output_index!r}")
+        return out[i]
     if isinstance(out, dict):
         if output_index is None:
-            raise ValueError(f"The model returns a dict with keys {sorted(out)}; choose one with --output")
-        return out[output_index]
+            raise InputError(f"The model returns a dict with keys {sorted(map(str, out))}; choose one with --output")
+        key = output_index if output_index in out else str(output_index)
+        if key not in out:
+            raise InputError(f"--output {output_index!r} is not a key of the model's output dict "
+                             f"{sorted(map(str, out))}")
+        return out[key]
+    if output_index not in (None, 0):
+        raise InputError(f"--output {output_index!r} given, but the model returns a single tensor; drop --output")
     return out
 
 
@@ -21,9 +40,9 @@ def accuracy(net, x, y, *, topk=1, batch_size=500, output_index=None, device="cp
     net.eval()
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
-            scores = _select(net(x[i:i + batch_size].to(device)), output_index)
+            scores = select_output(net(x[i:i + batch_size].to(device)), output_index)
             if scores.ndim != 2:
-                raise ValueError(f"The scored output must be [batch, classes], not {list(scores.shape)}; "
+                raise InputError(f"The scored output must be [batch, classes], not {list(scores.shape)}; "
                                  "choose another output with --output")
             top = scores.topk(min(topk, scores.shape[1]), dim=1).indices.cpu()
             correct += int((top == y[i:i + batch_size, None]).any(dim=1).sum())

@@ -1,6 +1,7 @@
 """The paper's experiments on a model: Table I (8-bit formats after fine-tuning) and the Fig. 3 width sweep."""
 
 from .convert import set_mode, wrap_model
+from .data import calibration_batches
 from .evaluate import accuracy
 from .finetune import finetune
 from .ranges import calibrate
@@ -15,7 +16,7 @@ PAPER_ROWS = (("dynamic fixed point", "dfp", 8, 8), ("minifloat", "minifloat", 8
 
 def _prepared(model, data, calib_batches=4, batch_size=500):
     net = wrap_model(model)
-    stats = calibrate(net, [data.x_train[i:i + batch_size] for i in range(0, calib_batches * batch_size, batch_size)])
+    stats = calibrate(net, calibration_batches(data.x_train, batches=calib_batches, batch_size=batch_size))
     return net, stats
 
 
@@ -46,7 +47,7 @@ def paper_table(model, data, *, finetune_epochs=2, rule="mse", mode="fp32", seed
     return rows
 
 
-def width_sweep(model, data, *, schemes=("fixed", "dfp", "minifloat"), widths=range(4, 17), rule="mse"):
+def width_sweep(model, data, *, schemes=("fixed", "dfp", "minifloat"), widths=range(4, 17), rule="mse", log=None):
     """Top-1 per scheme and word width, weights and activations alike (the paper's Fig. 3).
 
     Returns ``{scheme: {width: top1}}``.
@@ -58,4 +59,6 @@ def width_sweep(model, data, *, schemes=("fixed", "dfp", "minifloat"), widths=ra
         for b in widths:
             apply_formats(net, assign_formats(net, stats, scheme, Widths(b, b, b), rule=rule))
             out[scheme][b] = accuracy(net, data.x_val, data.y_val)
+            if log:
+                log(f"  {scheme} {b} bits: top-1 {out[scheme][b]:.4f}")
     return out

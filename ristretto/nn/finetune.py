@@ -9,7 +9,7 @@ __all__ = ["finetune"]
 
 
 def finetune(net, x, y, *, epochs, lr=0.005, seed=0, quantize_activations=False, rounding="nearest_even",
-             batch_size=64, device="cpu", on_epoch=None):
+             batch_size=64, device="cpu", on_epoch=None, output_index=None):
     """Train ``net`` (with QuantLayers) in place; the layers keep float shadow weights.
 
     Forward and backward use quantized weights (straight-through gradients);
@@ -23,7 +23,8 @@ def finetune(net, x, y, *, epochs, lr=0.005, seed=0, quantize_activations=False,
     for layer in layers:
         layer.quantize_activations, layer.rounding, layer.generator = quantize_activations, rounding, gen
     try:
-        fit(net, x, y, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device, on_epoch=on_epoch)
+        fit(net, x, y, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device, on_epoch=on_epoch,
+            output_index=output_index)
     finally:
         for layer in layers:
             layer.quantize_activations, layer.rounding, layer.generator = True, "nearest_even", None

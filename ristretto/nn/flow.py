@@ -1,19 +1,23 @@
 """The approximation flow: analyze, quantize, search, fine-tune, report and export."""
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..errors import InputError
+from ..files import atomic_path, check_out_dir, write_json
+from ..options import check_choice, check_int, check_margin
 from ..progress import Progress
-from .convert import quant_layers, set_mode, wrap_model
+from .checks import chance_warning, check_model_data
+from .config import check_config_layers, load_config
+from .convert import quant_layers, set_mode, unquantized, wrap_model
+from .data import calibration_batches
 from .evaluate import accuracy
 from .exact import compare_modes
 from .finetune import finetune
-from .layers import GROUPS, LayerFormats
-from .ranges import calibrate, group_report
+from .layers import GROUPS
+from .ranges import RULES, calibrate, group_report
 from .schemes import SCHEMES, Widths, apply_formats, assign_formats
 from .search import refine_layers, search_widths
 
@@ -36,59 +40,131 @@ class FlowResult:
     search_log: list = field(default_factory=list)
     layers: dict = field(default_factory=dict)
     mode_disagreement: dict = field(default_factory=dict)
+    margin: float = None
+    met: bool = True
+    finetuned_top1: float = None
+    finetune_kept: str = None
+    unquantized: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    validation_size: int = 0
+
+
+# power-of-two codes wider than 5 bits hold no more exponents (choose_pow2 spans at most 16)
+_POW2_MAX_BITS = 5
 
 
 def _bounds(scheme, groups):
-    weight = (2, 8) if scheme == "pow2" else (2, 16)
+    weight = (2, _POW2_MAX_BITS) if scheme == "pow2" else (2, 16)
     return {g: (weight if g != "act" else (2, 16)) for g in groups}
 
 
-def load_config(path):
-    """``(scheme, widths, {layer: LayerFormats})`` from a ``config.json`` written by the flow."""
-    d = json.loads(Path(path).read_text())
-    return d["scheme"], Widths(**d["widths"]), {n: LayerFormats.from_dict(f) for n, f in d["layers"].items()}
+def _check_options(scheme, margin, rule, finetune_epochs, mode, topk, batch_size):
+    check_choice("--format", scheme, SCHEMES)
+    check_margin(margin)
+    check_choice("--rule", rule, RULES)
+    check_int("--finetune-epochs", finetune_epochs, 0, 1000)
+    check_choice("--mode", mode, ("fp32", "exact"))
+    check_int("--topk", topk, 1)
+    check_int("batch size", batch_size, 1)
 
 
-def quantize_network(model, data, *, scheme="dfp", margin=1.0, rule="mse", finetune_epochs=0, finetune_lr=0.005,
+def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetune_epochs=0, finetune_lr=0.005,
                      finetune_activations=False, mode="fp32", device="cpu", fold_bn=False, calib_batches=4,
-                     batch_size=500, topk=1, output_index=None, seed=0, config=None, refine=False, log=print,
-                     stream=None):
+                     batch_size=500, topk=1, output_index=None, seed=0, config=None, refine=False, strict=False,
+                     log=print, stream=None):
     """Run Ristretto's flow on ``model`` with ``data`` (a ``Dataset``).
 
-    Returns a ``FlowResult``; the user's model is never modified. Progress bars go to
-    ``stream`` (default: stderr).
+    Options are checked first, then the model against the data (shapes, labels,
+    outputs), then the work starts. The search scores every combination in
+    ``mode`` (per-group bisection runs in fp32 mode, other groups in float, as
+    the original did), so the widths returned meet the margin in the mode asked;
+    ``result.met`` is False when even the widest widths miss it. Fine-tuning
+    keeps whichever of before/after scores higher, and says which.
+
+    ``scheme`` defaults to ``dfp``, or to the scheme of ``config``. Layers and
+    ops left in float are listed in ``result.unquantized``; ``strict`` refuses
+    such a model.
+
+    Returns a ``FlowResult``; the user's model is never modified.
+
+    Raises
+    ------
+    InputError
+        For bad options, a config that does not fit, data the model does not
+        take, or (``strict``) a model with unquantized parts.
     """
-    if scheme not in SCHEMES:
-        raise ValueError(f"Format must be one of {', '.join(SCHEMES)}, not {scheme!r}")
+    if config is not None:
+        cfg_scheme, cfg_widths, cfg_formats = load_config(config)
+        if scheme is not None and scheme != cfg_scheme:
+            raise InputError(f"--format {scheme} contradicts the config {str(config)!r}, which holds {cfg_scheme} "
+                             "formats; drop --format (the config decides) or drop --config")
+        scheme = cfg_scheme
+    scheme = scheme or "dfp"
+    _check_options(scheme, margin, rule, finetune_epochs, mode, topk, batch_size)
+    warns = []
+
+    def warn(msg):
+        warns.append(msg)
+        log(f"warning: {msg}")
+
     net = wrap_model(model, fold_bn=fold_bn).to(device)
     layers = quant_layers(net)
+    if config is not None:
+        check_config_layers(config, cfg_formats, layers)
+    data, notes = check_model_data(net, data, topk=topk, output_index=output_index, device=device)
+    for n in notes:
+        log(n)
+    for w in data.warnings():
+        warn(w)
+    floats = unquantized(net)
+    if floats:
+        listing = ", ".join(f"{u['name']} ({u['type']}, {u['parameters']} values)" for u in floats)
+        if strict:
+            raise InputError(f"--strict: these parts would stay in float32: {listing}"
+                             + ("; add --fold-bn for BatchNorm" if any("BatchNorm" in u["type"] for u in floats)
+                                else ""))
+        warn(f"left in float32 (not quantized, not in weights.npz): {listing}")
 
-    def score(n=None):
+    def score():
         return accuracy(net, data.x_val, data.y_val, topk=topk, batch_size=batch_size, output_index=output_index,
                         device=device)
 
+    set_mode(net, "fp32")
     baseline = score()
-    log(f"baseline (float32) top-{topk}: {baseline:.4f}")
-    batches = [data.x_train[i:i + batch_size].to(device) for i in range(0, calib_batches * batch_size, batch_size)]
+    log(f"baseline (float32) top-{topk}: {baseline:.4f} on {len(data.x_val)} validation samples")
+    chance = chance_warning(baseline, max(data.num_classes, 2), topk)
+    if chance:
+        warn(chance)
+    batches = [b.to(device) for b in calibration_batches(data.x_train, batches=calib_batches, batch_size=batch_size)]
     stats = calibrate(net, batches)
     groups = tuple(g for g, kind in (("conv_w", "conv"), ("fc_w", "fc"))
                    if any(layer.kind == kind for layer in layers.values())) + ("act",)
 
+    def in_mode(formats):
+        apply_formats(net, formats)
+        set_mode(net, mode)
+        try:
+            return score()
+        finally:
+            set_mode(net, "fp32")
+
     if config is not None:
-        scheme, widths, formats = load_config(config)
+        widths, formats = cfg_widths, cfg_formats
         apply_formats(net, formats)
         passes, search_log = 0, []
         layer_widths = {n: (f.weight.bits if f.weight else None, f.input.bits if f.input else None)
                         for n, f in formats.items()}
     else:
-        def score_widths(w):
+        def score_group(w):
             apply_formats(net, assign_formats(net, stats, scheme, w, rule=rule))
             return score()
 
-        log(f"searching {scheme} widths within {margin} points of the baseline ({', '.join(groups)})")
+        log(f"searching {scheme} widths within {margin} points of the baseline ({', '.join(groups)}), "
+            f"combinations scored in {mode} mode")
         with Progress(None, "  validation pass", stream=stream) as bar:
             widths, _, passes, search_log = search_widths(
-                score_widths, baseline, margin, groups=groups, bounds=_bounds(scheme, groups),
+                score_group, baseline, margin, groups=groups, bounds=_bounds(scheme, groups),
+                score_combined=lambda w: in_mode(assign_formats(net, stats, scheme, w, rule=rule)),
                 progress=lambda w, acc: bar.step(f"{w.to_dict()} -> top-{topk} {acc:.4f}"))
         layer_widths = {n: (widths.conv_w if layer.kind == "conv" else widths.fc_w, widths.act)
                         for n, layer in layers.items()}
@@ -96,8 +172,7 @@ def quantize_network(model, data, *, scheme="dfp", margin=1.0, rule="mse", finet
             log("refining widths per layer")
 
             def score_layers(lw):
-                apply_formats(net, assign_formats(net, stats, scheme, widths, rule=rule, layer_widths=lw))
-                return score()
+                return in_mode(assign_formats(net, stats, scheme, widths, rule=rule, layer_widths=lw))
 
             with Progress(None, "  refinement pass", stream=stream) as bar:
                 layer_widths, _, more = refine_layers(
@@ -110,18 +185,31 @@ def quantize_network(model, data, *, scheme="dfp", margin=1.0, rule="mse", finet
     set_mode(net, mode)
     before = score()
     passes += 1
-    quantized = before
+    quantized, after, kept = before, None, None
     if finetune_epochs:
+        saved = {k: v.clone() for k, v in net.state_dict().items()}
         set_mode(net, "fp32")
         log(f"fine-tuning {finetune_epochs} epochs (shadow weights, straight-through gradients)")
         with Progress(finetune_epochs, "  epoch", stream=stream) as bar:
             finetune(net, data.x_train, data.y_train, epochs=finetune_epochs, lr=finetune_lr, seed=seed,
-                     quantize_activations=finetune_activations, device=device,
+                     quantize_activations=finetune_activations, device=device, output_index=output_index,
                      on_epoch=lambda e, loss: bar.step(f"loss {loss:.4f}"))
         set_mode(net, mode)
-        quantized = score()
+        after = score()
         passes += 1
+        if after >= before:
+            quantized, kept = after, "fine-tuned"
+            log(f"fine-tuning: top-{topk} {before:.4f} -> {after:.4f}; keeping the fine-tuned weights")
+        else:
+            net.load_state_dict(saved)
+            kept = "before fine-tuning"
+            warn(f"fine-tuning lowered top-{topk} from {before:.4f} to {after:.4f}; keeping the weights from before "
+                 "fine-tuning")
 
+    met = config is not None or quantized >= baseline - margin / 100.0
+    if not met:
+        warn(f"no {scheme} widths up to the widest tried keep top-{topk} within {margin} points of {baseline:.4f} in "
+             f"{mode} mode: best {quantized:.4f} at {widths.to_dict()}")
     report = {}
     for name, layer in layers.items():
         report[name] = {g: group_report(stats[name][g], getattr(layer.formats, g))
@@ -134,7 +222,9 @@ def quantize_network(model, data, *, scheme="dfp", margin=1.0, rule="mse", finet
     finally:
         set_mode(net, mode)
     return FlowResult(net, scheme, rule, mode, widths, {n: layer.formats for n, layer in layers.items()},
-                      layer_widths, baseline, quantized, before, passes, search_log, report, disagreement)
+                      layer_widths, baseline, quantized, before, passes, search_log, report, disagreement,
+                      margin=margin, met=met, finetuned_top1=after, finetune_kept=kept, unquantized=floats,
+                      warnings=warns, validation_size=len(data.x_val))
 
 
 def _state_dict(net):
@@ -143,25 +233,29 @@ def _state_dict(net):
 
 
 def write_outputs(result, out_dir):
-    """Write ``config.json``, ``summary.json``, ``weights.npz`` and ``model.pt`` into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write ``config.json``, ``summary.json``, ``weights.npz`` and ``model.pt`` into ``out_dir``, each atomically."""
+    out = check_out_dir(out_dir)
     config = {"scheme": result.scheme, "rule": result.rule, "widths": result.widths.to_dict(),
               "layers": {n: f.to_dict() for n, f in result.formats.items()}}
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    write_json(out / "config.json", config)
     codes = {}
     for name, layer in quant_layers(result.net).items():
         for g in ("weight", "bias"):
             fmt, p = getattr(layer.formats, g), getattr(layer.inner, g)
             if fmt is not None and p is not None:
                 codes[f"{name}.{g}"] = fmt.encode(p.detach().cpu()).numpy()
-    np.savez(out / "weights.npz", **codes)
-    torch.save(_state_dict(result.net), out / "model.pt")
+    with atomic_path(out / "weights.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **codes)
+    with atomic_path(out / "model.pt") as tmp:
+        torch.save(_state_dict(result.net), tmp)
     summary = {"scheme": result.scheme, "rule": result.rule, "mode": result.mode,
                "baseline_top1": result.baseline_top1, "quantized_top1": result.quantized_top1,
-               "before_finetune_top1": result.before_finetune_top1, "widths": result.widths.to_dict(),
+               "margin_points": result.margin, "margin_met": result.met, "validation_size": result.validation_size,
+               "before_finetune_top1": result.before_finetune_top1, "after_finetune_top1": result.finetuned_top1,
+               "finetune_kept": result.finetune_kept, "widths": result.widths.to_dict(),
                "layer_widths": {n: {"weight": w, "act": a} for n, (w, a) in result.layer_widths.items()},
                "validation_passes": result.passes, "search": result.search_log, "layers": result.layers,
-               "mode_disagreement": result.mode_disagreement}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+               "mode_disagreement": result.mode_disagreement, "unquantized": result.unquantized,
+               "warnings": result.warnings}
+    write_json(out / "summary.json", summary)
     return [out / n for n in ("config.json", "summary.json", "weights.npz", "model.pt")]

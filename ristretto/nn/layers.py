@@ -1,4 +1,4 @@
-"""Quantized wrappers of Conv2d, Linear and ConvTranspose2d, in fp32 or exact (integer datapath) mode."""
+"""Quantized wrappers of Conv1d, Conv2d, Linear and ConvTranspose2d, in fp32 or exact (integer datapath) mode."""
 
 from dataclasses import dataclass
 
@@ -10,7 +10,7 @@ from ..formats import from_dict
 
 __all__ = ["LayerFormats", "QuantLayer", "QUANTIZABLE", "ste_quantize"]
 
-QUANTIZABLE = (nn.Conv2d, nn.Linear, nn.ConvTranspose2d)
+QUANTIZABLE = (nn.Conv2d, nn.Conv1d, nn.Linear, nn.ConvTranspose2d)
 GROUPS = ("input", "weight", "bias", "output")
 
 
@@ -56,7 +56,7 @@ def ste_quantize(x, fmt, rounding="nearest_even", generator=None):
 
 
 class QuantLayer(nn.Module):
-    """A quantized view of ``inner`` (Conv2d, Linear or ConvTranspose2d).
+    """A quantized view of ``inner`` (Conv1d, Conv2d, Linear or ConvTranspose2d).
 
     ``inner`` keeps the full-precision (shadow) parameters. In ``fp32`` mode the
     layer quantizes its input, weights, bias and output and computes in float32,
@@ -68,7 +68,7 @@ class QuantLayer(nn.Module):
     def __init__(self, inner, formats=None):
         super().__init__()
         if not isinstance(inner, QUANTIZABLE):
-            raise TypeError(f"QuantLayer wraps Conv2d, Linear or ConvTranspose2d, not {type(inner).__name__}")
+            raise TypeError(f"QuantLayer wraps Conv1d, Conv2d, Linear or ConvTranspose2d, not {type(inner).__name__}")
         self.inner = inner
         self.formats = formats or LayerFormats()
         self.mode = "fp32"
@@ -90,9 +90,7 @@ class QuantLayer(nn.Module):
             return F.linear(x, w, b)
         if isinstance(m, nn.ConvTranspose2d):
             return F.conv_transpose2d(x, w, b, m.stride, m.padding, m.output_padding, m.groups, m.dilation)
-        if m.padding_mode != "zeros":
-            raise NotImplementedError(f"padding_mode {m.padding_mode!r} is not supported; use 'zeros'")
-        return F.conv2d(x, w, b, m.stride, m.padding, m.dilation, m.groups)
+        return m._conv_forward(x, w, b)  # Conv1d/Conv2d with any padding mode, as the module itself computes
 
     def forward(self, x):
         m, f = self.inner, self.formats

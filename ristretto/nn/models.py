@@ -9,13 +9,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import InputError
+from ..files import atomic_path
 from .data import builtin_mnist
 from .train import fit
 
-__all__ = ["LeNet", "ModelError", "builtin_lenet", "cache_dir", "load_model"]
+__all__ = ["LeNet", "ModelError", "builtin_lenet", "cache_dir", "check_finite", "load_model"]
 
 
-class ModelError(ValueError):
+class ModelError(InputError):
     """A model that cannot be loaded, with what is wrong and how to fix it."""
 
 
@@ -68,45 +70,133 @@ def builtin_lenet(data=None):
     finally:
         torch.set_num_threads(threads)
         torch.set_rng_state(rng)
-    tmp = path.with_suffix(".tmp")
-    torch.save(model.state_dict(), tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(model.state_dict(), tmp)
     return model.eval()
 
 
-def _factory(spec):
-    if ":" not in spec:
-        raise ModelError(f"--model must look like package.module:factory, not {spec!r}")
-    mod_name, attr = spec.split(":", 1)
+def _import(mod_name, spec):
+    """Import ``mod_name`` with the current folder on the path first, as ``python -m`` does."""
+    import sys
+
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
     try:
-        module = importlib.import_module(mod_name)
-    except ImportError as err:
-        raise ModelError(f"Cannot import {mod_name!r} for --model {spec!r}: {err}; "
-                         "check the name and that it is on PYTHONPATH") from None
+        return importlib.import_module(mod_name)
+    except ModuleNotFoundError as err:
+        if err.name and (mod_name == err.name or mod_name.startswith(err.name + ".")):
+            raise ModelError(f"Cannot import {mod_name!r} for --model {spec!r}: no such module; run from the folder "
+                             "holding it or add its folder to PYTHONPATH") from None
+        raise ModelError(f"Importing {mod_name!r} for --model {spec!r} failed: {err}") from None
+    except SyntaxError as err:
+        raise ModelError(f"Importing {mod_name!r} for --model {spec!r} failed: SyntaxError in {err.filename} line "
+                         f"{err.lineno}: {err.msg}") from None
+    except Exception as err:  # noqa: BLE001 - user code may raise anything on import
+        raise ModelError(f"Importing {mod_name!r} for --model {spec!r} failed: {type(err).__name__}: "
+                         f"{_first_line(err)}") from None
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
+def _first_line(err):
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _factory(spec):
+    if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
+        raise ModelError(f"--model must look like package.module:factory (or be a TorchScript .pt file), not {spec!r}")
+    mod_name, attr = spec.split(":", 1)
+    module = _import(mod_name, spec)
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ModelError(f"{mod_name!r} has no callable {attr!r} (from --model {spec!r})")
-    model = factory()
+    try:
+        model = factory()
+    except Exception as err:  # noqa: BLE001 - user code may raise anything
+        raise ModelError(f"--model {spec!r}: calling {attr}() raised {type(err).__name__}: {_first_line(err)}"
+                         ) from None
     if not isinstance(model, nn.Module):
         raise ModelError(f"{spec!r} returned {type(model).__name__}, not a torch.nn.Module")
     return model
 
 
+_CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
+
+
+def _state_from_checkpoint(state, weights):
+    """The state_dict inside common checkpoint layouts; ``module.`` prefixes (DataParallel) removed."""
+    if isinstance(state, nn.Module):
+        state = state.state_dict()
+    if isinstance(state, dict) and not any(isinstance(v, torch.Tensor) for v in state.values()):
+        for key in _CHECKPOINT_KEYS:
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        keys = sorted(state)[:8] if isinstance(state, dict) else type(state).__name__
+        raise ModelError(f"Weights {weights!r} hold no state_dict (found {keys}); save one with "
+                         "torch.save(model.state_dict(), path), or a dict with it under 'state_dict' or 'model'")
+    if all(k.startswith("module.") for k in state):
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+    return state
+
+
+def _check_state(net, state, weights, model):
+    own = net.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    shapes = [f"{k} {list(state[k].shape)} vs {list(own[k].shape)}" for k in sorted(set(own) & set(state))
+              if state[k].shape != own[k].shape]
+    if missing or extra or shapes:
+        parts = [f"missing keys {_few(missing)}" if missing else "", f"unexpected keys {_few(extra)}" if extra else "",
+                 f"mis-shaped keys (file vs model) {_few(shapes)}" if shapes else ""]
+        raise ModelError(f"Weights {weights!r} do not match {model!r}: " + "; ".join(p for p in parts if p))
+
+
+def _few(items, n=6):
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def check_finite(net, what="model"):
+    """Raise ``ModelError`` naming the first parameters or buffers that hold NaN or inf."""
+    bad = [n for n, t in list(net.named_parameters()) + list(net.named_buffers())
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise ModelError(f"The {what}'s weights hold NaN or inf in {_few(bad)}; the weights are broken, not the "
+                         "input data")
+
+
 def load_model(model=None, weights=None):
     """A user model: ``package.module:factory`` (+ ``weights`` state_dict) or a TorchScript file.
 
-    A TorchScript file becomes a ``ScriptGraph``: its frozen graph replayed op by op, with
-    its convolutions and linear layers as ordinary, quantizable modules.
+    A ``package.module`` is imported with the current folder first on the path
+    (as ``python -m`` does). A TorchScript file becomes a ``ScriptGraph``: its
+    frozen graph replayed op by op, with its convolutions and linear layers as
+    ordinary, quantizable modules.
 
     Weights load with ``weights_only=True``: a checkpoint that needs arbitrary code
-    to unpickle is refused, never executed.
+    to unpickle is refused, never executed. Plain state_dicts and checkpoints
+    holding one under ``state_dict``, ``model_state_dict``, ``model``, ``net`` or
+    ``weights`` are accepted, with a DataParallel ``module.`` prefix removed.
 
     Raises
     ------
     ModelError
-        For a factory that does not import, weights that do not load or match.
+        For a factory that does not import or run, weights that do not load or
+        match (the keys are listed), or weights with NaN or inf.
     """
-    if model and Path(model).suffix in (".pt", ".pth", ".ts") and Path(model).is_file():
+    if weights and not model:
+        raise ModelError("--weights needs --model package.module:factory (the built-in LeNet has its own weights)")
+    if model and Path(model).suffix in (".pt", ".pth", ".ts", ".jit"):
+        if weights:
+            raise ModelError(f"--weights cannot be combined with the TorchScript file {model!r}: its weights are "
+                             "inside it")
+        if not Path(model).is_file():
+            raise ModelError(f"TorchScript file {model!r} does not exist")
         from .script import ScriptGraph
 
         # torch 2.13 deprecates TorchScript, but still reads it; users with such files are who this serves
@@ -114,27 +204,30 @@ def load_model(model=None, weights=None):
             warnings.filterwarnings("ignore", category=DeprecationWarning, message=r"`torch\.jit")
             try:
                 scripted = torch.jit.load(model, map_location="cpu")
-            except RuntimeError as err:
-                raise ModelError(f"{model!r} is not a TorchScript file ({str(err).splitlines()[0]}); "
+            except Exception as err:  # noqa: BLE001 - torch raises RuntimeError, ValueError and others
+                raise ModelError(f"{model!r} is not a TorchScript file ({_first_line(err)}); "
                                  "pass package.module:factory with --weights instead") from None
             try:
-                return ScriptGraph(scripted).eval()
+                net = ScriptGraph(scripted).eval()
             except TypeError as err:
                 raise ModelError(f"{model!r}: {err}") from None
+        check_finite(net)
+        return net
     net = _factory(model)
     if weights:
+        if not Path(weights).is_file():
+            raise ModelError(f"Weights file {weights!r} does not exist")
         try:
             state = torch.load(weights, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise ModelError(f"Weights file {weights!r} does not exist") from None
         except Exception as err:  # noqa: BLE001 - torch raises UnpicklingError and others
             raise ModelError(f"Refusing {weights!r}: it does not load as plain tensors (weights_only=True): "
-                             f"{str(err).splitlines()[0]}. Save a state_dict: torch.save(model.state_dict(), path)"
+                             f"{_first_line(err)}. Save a state_dict: torch.save(model.state_dict(), path)"
                              ) from None
-        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-            state = state["state_dict"]
+        state = _state_from_checkpoint(state, weights)
+        _check_state(net, state, weights, model)
         try:
             net.load_state_dict(state)
         except (RuntimeError, TypeError, AttributeError) as err:
-            raise ModelError(f"Weights {weights!r} do not match {model!r}: {str(err).splitlines()[0]}") from None
+            raise ModelError(f"Weights {weights!r} do not match {model!r}: {_first_line(err)}") from None
+    check_finite(net)
     return net.eval()

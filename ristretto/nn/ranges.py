@@ -134,11 +134,21 @@ def choose_minifloat(stats, bits, rule="max", *, exp_bits=None, percentile=99.99
     return _pick(cands, stats.values(), rule)
 
 
-def choose_pow2(stats, bits, rule="max", *, zero=False, percentile=99.99):
-    """Power-of-two weights of ``bits`` bits: ``exp_max`` from log-rounded ``max|w|``, the range below it."""
+POW2_MAX_SPAN = 16
+
+
+def choose_pow2(stats, bits, rule="max", *, zero=False, percentile=99.99, max_span=POW2_MAX_SPAN):
+    """Power-of-two weights of ``bits`` bits: ``exp_max`` from log-rounded ``max|w|``, the range below it.
+
+    The range spans at most ``max_span`` exponents (16: down to ``2**-15`` of the
+    largest weight), however wide the code: smaller weights change no sum
+    measurably, and each extra exponent widens the barrel shifter and the
+    accumulator by a bit (a 5-bit code already holds 16; 8-bit codes would
+    need 128-position shifters and 140-bit accumulators).
+    """
     bound = _bound(stats, rule, percentile)
     exp_max = round(math.log2(bound)) if bound > 0 else 0
-    span = min(253, (1 << (bits - 1)) - int(zero))  # exponents -126..126 at most
+    span = min(max_span, (1 << (bits - 1)) - int(zero))
 
     def fmt(top):
         top = max(-126 + span - 1, min(126, top))

@@ -7,10 +7,13 @@ from .schemes import Widths
 __all__ = ["refine_layers", "search_widths"]
 
 
-def search_widths(score, baseline, margin, *, groups=("conv_w", "fc_w", "act"), bounds=None, progress=None):
+def search_widths(score, baseline, margin, *, groups=("conv_w", "fc_w", "act"), bounds=None, progress=None,
+                  score_combined=None):
     """Smallest widths per group whose combined network stays within ``margin`` of ``baseline``.
 
     ``score(widths)`` returns top-1 in [0, 1]; ``margin`` is in percentage points.
+    ``score_combined`` (default ``score``) scores the combinations, every group
+    quantized: it must score what the caller returns (e.g. in exact mode).
     Each group is searched alone (others in float) by bisection over
     ``bounds[group]`` (default ``(2, 16)``),
     as the original searched each group independently. The combination is then
@@ -18,18 +21,21 @@ def search_widths(score, baseline, margin, *, groups=("conv_w", "fc_w", "act"), 
     helps most is widened (the original never checked the combination).
     Results are memoized: no width vector is scored twice.
 
-    Returns ``(widths, accuracy, passes, log)``.
+    Returns ``(widths, accuracy, passes, log)``; ``accuracy`` is the combined
+    network's, and below the target only when even the widest widths miss it.
     """
     target = baseline - margin / 100.0
     memo, log = {}, []
+    score_combined = score_combined or score
 
-    def run(w):
-        if w not in memo:
-            memo[w] = score(w)
-            log.append({"widths": w.to_dict(), "top1": memo[w]})
+    def run(w, combined=False):
+        key = (w, combined)
+        if key not in memo:
+            memo[key] = (score_combined if combined else score)(w)
+            log.append({"widths": w.to_dict(), "top1": memo[key], "scored": "combined" if combined else "group"})
             if progress:
-                progress(w, memo[w])
-        return memo[w]
+                progress(w, memo[key])
+        return memo[key]
 
     bounds = {g: (bounds or {}).get(g, (2, 16)) for g in groups}
     best = {}
@@ -51,13 +57,13 @@ def search_widths(score, baseline, margin, *, groups=("conv_w", "fc_w", "act"), 
                 a = mid + 1
         best[g] = b
     widths = replace(Widths(), **best)
-    acc = run(widths)
+    acc = run(widths, True)
     while acc < target:
         tries = [replace(widths, **{g: getattr(widths, g) + 1}) for g in groups if getattr(widths, g) < bounds[g][1]]
         if not tries:
             break
-        widths = max(tries, key=run)
-        acc = run(widths)
+        widths = max(tries, key=lambda w: run(w, True))
+        acc = run(widths, True)
     return widths, acc, len(memo), log
 
 

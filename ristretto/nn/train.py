@@ -3,15 +3,17 @@
 import torch
 from torch import nn
 
+from .evaluate import select_output
+
 __all__ = ["fit"]
 
 
 def fit(model, x, y, *, epochs, lr, batch_size=64, seed=0, momentum=0.9, weight_decay=5e-4, device="cpu",
-        on_epoch=None):
+        on_epoch=None, output_index=None):
     """Train ``model`` in place on tensors ``x``, ``y``; returns the model.
 
     The shuffling and initial state follow ``seed``; ``on_epoch(epoch, loss)`` is
-    called after each epoch.
+    called after each epoch; ``output_index`` picks the output trained on (as ``--output``).
     """
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -25,7 +27,7 @@ def fit(model, x, y, *, epochs, lr, batch_size=64, seed=0, momentum=0.9, weight_
         for i in range(0, len(x), batch_size):
             idx = order[i:i + batch_size]
             opt.zero_grad()
-            loss = loss_fn(model(x[idx].to(device)), y[idx].to(device))
+            loss = loss_fn(select_output(model(x[idx].to(device)), output_index), y[idx].to(device))
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)

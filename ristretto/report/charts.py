@@ -17,6 +17,14 @@ def pareto(points, cost):
     return front
 
 
+def _save(fig, path):
+    """Save a figure atomically: a killed run never leaves half a PNG under the final name."""
+    from ..files import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fig.savefig(fh, format="png")
+
+
 def _plt():
     import matplotlib
 
@@ -51,7 +59,7 @@ def _tradeoff(points, cost, label, path):
     ax.legend(fontsize=8)
     ax.set_title(f"Accuracy vs {label.split(' (')[0]} (labels: word width)")
     fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
     plt.close(fig)
 
 
@@ -71,7 +79,7 @@ def _widths(points, path):
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
     plt.close(fig)
 
 
@@ -93,7 +101,7 @@ def _sqnr(points, path, width=8):
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
     plt.close(fig)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from .. import __version__
+from ..files import write_json
 from ..progress import Progress
 
 __all__ = ["POINT_FIELDS", "fingerprint", "sweep"]
@@ -116,29 +117,36 @@ def _baseline_point(model, data, build_dir, verify_vectors, ice40):
 def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8, 10, 12, 16), out_dir="report",
           finetune_epochs=0, verify_vectors=2000, ice40=True, log=print):
     """All points of the report; each is computed once and cached under ``out_dir/cache``."""
+    import shutil
+    import tempfile
+
     from ..nn.convert import wrap_model
+    from ..nn.data import calibration_batches
     from ..nn.ranges import calibrate
     from ..synth import tool_versions
 
     out_dir = Path(out_dir)
     cache = out_dir / "cache"
     cache.mkdir(parents=True, exist_ok=True)
+    (out_dir / "build").mkdir(exist_ok=True)
+    # a build folder of this run's own: two runs on one --out never share tool work files
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=out_dir / "build"))
     base_key = {"model": fingerprint(model, data), "tools": tool_versions(), "version": __version__,
                 "finetune_epochs": finetune_epochs, "verify_vectors": verify_vectors, "ice40": ice40}
     stats_net = wrap_model(model)
-    stats = calibrate(stats_net, [data.x_train[i:i + 500] for i in range(0, 2000, 500)])
+    stats = calibrate(stats_net, calibration_batches(data.x_train))
     jobs = [("float32", 32)] + [(f, w) for f in formats for w in widths]
     points = []
     with Progress(len(jobs), "report") as bar:
         for i, (scheme, width) in enumerate(jobs, 1):
             key = hashlib.sha256(json.dumps({**base_key, "format": scheme, "width": width}, sort_keys=True).encode())
             path = cache / f"{scheme}{width}-{key.hexdigest()[:16]}.json"
-            if path.exists():
-                point = json.loads(path.read_text())
+            point = _cached(path, log)
+            if point is not None:
                 log(f"[{i}/{len(jobs)}] {scheme} {width} bits: cached")
             else:
                 log(f"[{i}/{len(jobs)}] {scheme} {width} bits: accuracy, co-simulation, synthesis ...")
-                build = out_dir / "build" / f"{scheme}{width}"
+                build = run_dir / f"{scheme}{width}"
                 if scheme == "float32":
                     point = _baseline_point(model, data, build, verify_vectors, ice40)
                 else:
@@ -146,12 +154,29 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8,
                                    build_dir=build, verify_vectors=verify_vectors, ice40=ice40, log=log)
                 if point is None:
                     continue
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(point, indent=1))
-                tmp.replace(path)
+                write_json(path, point, indent=1)
             if point is not None:
                 points.append(point)
                 log(f"    top-1 {point['top1']:.4f}, {point['area_um2']:.0f} um^2, {point['energy_pj']:.1f} pJ/MAC, "
                     f"verified {'yes' if point['verified'] else 'NO'}")
             bar.step(f"{scheme} {width}")
+    shutil.rmtree(run_dir, ignore_errors=True)  # kept on failure, with the tools' logs
     return points
+
+
+_REQUIRED = ("format", "width", "top1", "area_um2", "energy_pj", "verified")
+
+
+def _cached(path, log):
+    """The cached point at ``path``, or None when absent; a corrupt entry is named, removed and recomputed."""
+    if not path.exists():
+        return None
+    try:
+        point = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(point, dict) or any(k not in point for k in _REQUIRED):
+            raise ValueError("fields missing")
+        return point
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        log(f"    cache entry {path} is corrupt ({err}); recomputing it")
+        path.unlink(missing_ok=True)
+        return None

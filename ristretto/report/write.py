@@ -3,9 +3,10 @@
 import base64
 import csv
 import html
-import json
+import io
 from pathlib import Path
 
+from ..files import write_json, write_text
 from .charts import pareto, write_charts
 from .sweep import POINT_FIELDS
 
@@ -75,11 +76,12 @@ def write_report(points, out_dir, meta):
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     charts = write_charts(points, out)
-    (out / "report.json").write_text(json.dumps({"meta": meta, "points": points}, indent=1, default=str) + "\n")
-    with open(out / "report.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=POINT_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(points)
-    (out / "report.md").write_text(_markdown(points, meta))
-    (out / "report.html").write_text(_html(points, meta, charts))
+    write_json(out / "report.json", {"meta": meta, "points": points}, indent=1)
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=POINT_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(points)
+    write_text(out / "report.csv", buf.getvalue())
+    write_text(out / "report.md", _markdown(points, meta))
+    write_text(out / "report.html", _html(points, meta, charts))
     return [out / n for n in ("report.json", "report.csv", "report.md", "report.html")] + charts

@@ -17,7 +17,7 @@ CONFIGS = [
     IntMacConfig(D(6, 2), D(5, 3), D(7, 1), acc_bits=12, overflow="saturate"),
     IntMacConfig(D(4, 0), D(8, 9), D(8, 12), acc_bits=14),  # out keeps more fraction: left shift
     IntMacConfig(D(8, 4), PowerOfTwo(4, -8, -1, zero=False), D(8, 4)),
-    IntMacConfig(D(7, 3), PowerOfTwo(5, -6, 6), D(6, -1), acc_bits=13, overflow="saturate"),
+    IntMacConfig(D(7, 3), PowerOfTwo(5, -6, 6), D(6, -1), acc_bits=21, overflow="saturate"),
 ]
 
 

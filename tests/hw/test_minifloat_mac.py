@@ -71,7 +71,12 @@ def test_rounder_equals_formats_encode(fmt):
     ({"a": M(8, 3, bias=128)}, ValueError, r"span .* outside float32's normal range \[2\*\*-126, 2\*\*128\); choose"),
     ({"accumulator": "fp16"}, ValueError, r"^accumulator must be 'fp32' or 'exact', not 'fp16'$"),
     ({"accumulator": "exact", "acc_bits": 20}, ValueError,
-     r"^Exact accumulator of 20 bits cannot hold one product \(37 bits\); use acc_bits >= 37$"),
+     r"^Exact accumulator width must be an integer in \[37, 53\] for mf8e4m3 x mf8e4m3 \(one product takes 37 "
+     r"bits\), not 20$"),
+    ({"accumulator": "exact", "acc_bits": 80}, ValueError,
+     r"^Exact accumulator width must be an integer in \[37, 53\]"),
+    ({"a": M(6, 1), "w": M(6, 1), "accumulator": "exact", "acc_bits": 53}, ValueError,
+     r"^Exact accumulation of mf8e6m1 x mf8e6m1 products needs at least \d+ bits, more than the 53 supported"),
     ({"out": "e4m3"}, TypeError, r"^out must be a Minifloat, not 'e4m3'$"),
 ])
 def test_config_errors(kwargs, exc, msg):

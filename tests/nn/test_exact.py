@@ -19,7 +19,7 @@ def _layer(inner, formats, overflow="wrap", acc_bits=32):
     return layer
 
 
-@pytest.mark.parametrize("overflow,acc_bits", [("wrap", 32), ("wrap", 14), ("saturate", 14)])
+@pytest.mark.parametrize("overflow,acc_bits", [("wrap", 32), ("wrap", 16), ("saturate", 16)])
 @pytest.mark.parametrize("w", [D(6, 5), PowerOfTwo(4, -8, -1, zero=False)], ids=lambda f: f.slug)
 def test_linear_neurons_equal_the_integer_mac(w, overflow, acc_bits):
     torch.manual_seed(0)

@@ -59,7 +59,7 @@ def test_user_model_factory_and_weights(tmp_path):
 def test_model_errors(tmp_path):
     with pytest.raises(ModelError, match=r"^Cannot import 'no_such_pkg' for --model 'no_such_pkg:f': .*PYTHONPATH$"):
         load_model("no_such_pkg:f")
-    with pytest.raises(ModelError, match=r"^--model must look like package.module:factory, not 'LeNet'$"):
+    with pytest.raises(ModelError, match=r"^--model must look like package.module:factory \(or be a TorchScript .pt file\), not 'LeNet'$"):
         load_model("LeNet")
     torch.save({"conv1.weight": torch.zeros(3)}, tmp_path / "wrong.pt")
     with pytest.raises(ModelError, match=r"^Weights .*wrong.pt' do not match 'ristretto.nn.models:LeNet'"):

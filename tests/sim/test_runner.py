@@ -25,7 +25,7 @@ SWEEP = [
      "out": {"kind": "dfp", "bits": 8, "frac_bits": 12}, "acc_bits": 14, "overflow": "wrap", "stages": 2},
     {"a": {"kind": "dfp", "bits": 7, "frac_bits": 3},
      "w": {"kind": "pow2", "bits": 5, "exp_min": -6, "exp_max": 6, "zero": True},
-     "out": {"kind": "dfp", "bits": 6, "frac_bits": -1}, "acc_bits": 13, "overflow": "saturate", "stages": 2},
+     "out": {"kind": "dfp", "bits": 6, "frac_bits": -1}, "acc_bits": 21, "overflow": "saturate", "stages": 2},
     {"a": {"kind": "dfp", "bits": 12, "frac_bits": 6}, "w": {"kind": "dfp", "bits": 10, "frac_bits": 9},
      "out": {"kind": "dfp", "bits": 16, "frac_bits": 8}, "acc_bits": 24, "overflow": "wrap", "stages": 0},
     {"family": "minifloat", "a": Minifloat(5, 2, subnormals=True).to_dict(), "w": Minifloat(4, 3).to_dict(),

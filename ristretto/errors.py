@@ -1,0 +1,11 @@
+"""The one exception family for bad user input: every boundary raises it, the CLI prints it in one line."""
+
+__all__ = ["InputError", "MarginNotMet"]
+
+
+class InputError(ValueError):
+    """Input that cannot be used (data, model, option, config, spec, path): what is wrong and how to fix it."""
+
+
+class MarginNotMet(RuntimeError):
+    """No width the search may try keeps the accuracy within the margin asked for."""
