@@ -185,7 +185,7 @@ def _quantize(args):
     if not result.met:
         print(f"ristretto quantize: no {result.scheme} width met the margin of {args.error_margin} points in "
               f"{args.mode} mode (best {result.quantized_top1:.4f} against a target of "
-              f"{result.baseline_top1 - args.error_margin / 100:.4f}); the files above hold the widest tried",
+              f"{result.baseline_top1 - args.error_margin / 100:.4f}); the files above hold the best widths tried",
               file=sys.stderr)
         return 3
     return 0

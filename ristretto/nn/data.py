@@ -150,11 +150,16 @@ def _images(a, key, path):
 def _npz(path):
     keys = ("x_train", "y_train", "x_val", "y_val")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in keys if k not in f]
-            if missing:
-                raise DataError(f"{path} lacks arrays {missing}; it needs x_train, y_train, x_val, y_val")
-            arrays = {k: f[k] for k in keys}
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"PK\x03\x04":  # np.load would try to unpickle anything that is not a zip
+                raise DataError(f"{path} is not a readable .npz file (empty, truncated or not a zip archive); save "
+                                "the arrays with numpy.savez")
+            fh.seek(0)
+            with np.load(fh, allow_pickle=False) as f:
+                missing = [k for k in keys if k not in f]
+                if missing:
+                    raise DataError(f"{path} lacks arrays {missing}; it needs x_train, y_train, x_val, y_val")
+                arrays = {k: f[k] for k in keys}
     except DataError:
         raise
     except ValueError as err:

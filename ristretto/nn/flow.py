@@ -208,7 +208,7 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
 
     met = config is not None or quantized >= baseline - margin / 100.0
     if not met:
-        warn(f"no {scheme} widths up to the widest tried keep top-{topk} within {margin} points of {baseline:.4f} in "
+        warn(f"no {scheme} widths the search may try keep top-{topk} within {margin} points of {baseline:.4f} in "
              f"{mode} mode: best {quantized:.4f} at {widths.to_dict()}")
     report = {}
     for name, layer in layers.items():

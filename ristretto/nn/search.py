@@ -58,12 +58,15 @@ def search_widths(score, baseline, margin, *, groups=("conv_w", "fc_w", "act"), 
         best[g] = b
     widths = replace(Widths(), **best)
     acc = run(widths, True)
+    top = (acc, widths)
     while acc < target:
         tries = [replace(widths, **{g: getattr(widths, g) + 1}) for g in groups if getattr(widths, g) < bounds[g][1]]
         if not tries:
+            acc, widths = top  # even the widest misses: return the best combination scored
             break
         widths = max(tries, key=lambda w: run(w, True))
         acc = run(widths, True)
+        top = max(top, (acc, widths), key=lambda t: t[0])
     return widths, acc, len(memo), log
 
 
