@@ -254,8 +254,8 @@ def d(tmp_path_factory):
                                      "acc_bits": 20},
              "spec_mf_kind.json": {"family": "minifloat", "a": a, "w": mf, "out": mf},
              "spec_f32.json": {"family": "float32", "a": a},
-             "spec_pow2wide.json": {"a": a, "w": {"kind": "pow2", "bits": 8, "exp_min": -120, "exp_max": 1, "zero": False},
-                                    "out": a}}
+             "spec_pow2wide.json": {"a": a, "out": a,
+                                    "w": {"kind": "pow2", "bits": 8, "exp_min": -120, "exp_max": 1, "zero": False}}}
     for name, content in specs.items():
         (root / name).write_text(content if isinstance(content, str) else json.dumps(content))
     (root / "spec_good.json").write_text(json.dumps({"a": a, "w": a, "out": a}))

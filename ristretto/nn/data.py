@@ -128,7 +128,7 @@ def builtin_mnist(val_fraction=0.2, seed=0):
 def _labels(a, key, path):
     a = np.asarray(a)
     if a.dtype.kind == "f":
-        if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
+        if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)) or (a.size and np.abs(a).max() >= 2.0**62):
             raise DataError(f"{path}: {key} holds non-integer labels; labels must be class indices 0..K-1")
     elif a.dtype.kind not in "iub":
         raise DataError(f"{path}: {key} has dtype {a.dtype}, not integer class labels")
@@ -138,6 +138,8 @@ def _labels(a, key, path):
 def _images(a, key, path):
     if a.dtype.kind not in "fiub":
         raise DataError(f"{path}: {key} has dtype {a.dtype}, not numbers")
+    if a.dtype.kind == "f" and a.size and np.abs(np.where(np.isfinite(a), a, 0)).max() > np.finfo(np.float32).max:
+        raise DataError(f"{path}: {key} holds values beyond float32's range (about 3.4e38); rescale the data")
     x = a.astype(np.float32)
     if x.ndim == 3:  # grey images [N, H, W]
         x = x[:, None]
@@ -219,7 +221,8 @@ class _SafeUnpickler(pickle.Unpickler):
 
     _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                 ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-                ("numpy._core.multiarray", "scalar")}
+                ("numpy._core.multiarray", "scalar"), ("numpy.core.numeric", "_frombuffer"),
+                ("numpy._core.numeric", "_frombuffer")}
 
     def find_class(self, module, name):
         if (module, name) in self._ALLOWED:

@@ -51,7 +51,8 @@ def test_straight_through_gradient():
 def test_errors():
     with pytest.raises(TypeError, match=r"^QuantLayer wraps Conv1d, Conv2d, Linear or ConvTranspose2d, not ReLU$"):
         QuantLayer(nn.ReLU())
-    with pytest.raises(ValueError, match=r"^The model has no Conv1d, Conv2d, Linear or ConvTranspose2d layer to quantize$"):
+    with pytest.raises(ValueError,
+                       match=r"^The model has no Conv1d, Conv2d, Linear or ConvTranspose2d layer to quantize$"):
         wrap_model(nn.Sequential(nn.ReLU()))
     with pytest.raises(ValueError, match=r"^Configuration names layers the model does not have: \['nope'\]"):
         apply_formats(wrap_model(_net()), {"nope": LayerFormats()})

@@ -120,3 +120,34 @@ def test_transposed_convolution_in_exact_mode(kw):
     with torch.no_grad():
         ref = layer(x)
     assert torch.equal(exact_forward(layer, x), ref)
+
+
+@pytest.mark.parametrize("fmt", [D(6, 5), Minifloat(4, 3)], ids=lambda f: f.slug)
+@pytest.mark.parametrize("kw", [{"padding": 2}, {"padding": "same"}, {"stride": 2, "groups": 2},
+                                {"dilation": 2, "padding": "valid"}, {"padding": 1, "groups": 4}])
+def test_conv1d_equals_fp32_mode_where_sums_are_exact(fmt, kw):
+    """Conv1d (a Conv2d of height 1 for the MAC array): any padding, stride, dilation and groups."""
+    torch.manual_seed(7)
+    conv = nn.Conv1d(4, 8, 5 if kw.get("padding") == "same" else 3, **kw)
+    f = LayerFormats(D(8, 4), D(6, 5), D(12, 9), D(10, 3)) if isinstance(fmt, DynamicFixedPoint) else \
+        LayerFormats(fmt, fmt, fmt, fmt)
+    layer = _layer(conv, f)
+    x = torch.randn(3, 4, 17)
+    with torch.no_grad():
+        got = exact_forward(layer, x)
+        layer.mode = "fp32"
+        want = layer(x)
+    assert got.shape == want.shape == conv(x).shape
+    assert torch.equal(got, want)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # torch's own, in fp32 mode
+def test_same_padding_conv2d_in_exact_mode():
+    torch.manual_seed(8)
+    conv = nn.Conv2d(3, 4, (3, 4), padding="same")  # asymmetric: one more zero on the right
+    layer = _layer(conv, LayerFormats(D(8, 4), D(6, 5), D(12, 9), D(10, 3)))
+    x = torch.randn(2, 3, 7, 9)
+    with torch.no_grad():
+        got = exact_forward(layer, x)
+        layer.mode = "fp32"
+        assert torch.equal(got, layer(x))

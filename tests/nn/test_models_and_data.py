@@ -59,7 +59,8 @@ def test_user_model_factory_and_weights(tmp_path):
 def test_model_errors(tmp_path):
     with pytest.raises(ModelError, match=r"^Cannot import 'no_such_pkg' for --model 'no_such_pkg:f': .*PYTHONPATH$"):
         load_model("no_such_pkg:f")
-    with pytest.raises(ModelError, match=r"^--model must look like package.module:factory \(or be a TorchScript .pt file\), not 'LeNet'$"):
+    with pytest.raises(ModelError, match=r"^--model must look like package.module:factory \(or be a TorchScript "
+                                         r".pt file\), not 'LeNet'$"):
         load_model("LeNet")
     torch.save({"conv1.weight": torch.zeros(3)}, tmp_path / "wrong.pt")
     with pytest.raises(ModelError, match=r"^Weights .*wrong.pt' do not match 'ristretto.nn.models:LeNet'"):
@@ -112,3 +113,74 @@ def test_builtin_training_is_deterministic(mnist, tmp_path, monkeypatch):
         torch.manual_seed(seed)  # unrelated global state must not matter
         weights.append(builtin_lenet(mnist).state_dict())
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_calibration_batches_for_any_size():
+    from ristretto.nn.data import calibration_batches
+
+    for n, sizes in ((1, [1]), (7, [7]), (500, [500]), (1999, [500, 500, 500, 499]), (5000, [500] * 4)):
+        assert [len(b) for b in calibration_batches(torch.zeros(n, 1, 2, 2))] == sizes
+    with pytest.raises(DataError, match=r"^No samples to calibrate on"):
+        calibration_batches(torch.zeros(0, 1, 2, 2))
+
+
+class _Marker:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_malicious_cifar_batch_runs_nothing(tmp_path):
+    import pickle
+
+    marker = tmp_path / "ran"
+    for name in ("data_batch_1", "test_batch"):
+        (tmp_path / name).write_bytes(pickle.dumps({b"data": _Marker(str(marker)), b"labels": [0]}, protocol=2))
+    with pytest.raises(DataError, match=r"^Refusing CIFAR batch .*: not a plain data pickle \(it asks for "
+                                        r"io\.open, which a data file never needs\); nothing in it was run$"):
+        load_data(str(tmp_path))
+    assert not marker.exists()
+
+
+def test_safe_unpickle_reads_plain_data_of_every_protocol():
+    import pickle
+
+    from ristretto.nn.data import safe_unpickle
+
+    obj = {b"data": np.arange(12, dtype=np.uint8).reshape(3, 4), b"labels": [1, 2, 3], "name": "x",
+           b"batch_label": b"training batch 1 of 5", "f": 1.5, "t": (1, None, True), "scalar": np.int64(4)}
+    for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+        got = safe_unpickle(pickle.dumps(obj, protocol=protocol), "test")
+        assert np.array_equal(got[b"data"], obj[b"data"]) and got[b"labels"] == [1, 2, 3] and got["scalar"] == 4
+
+
+def test_data_warnings_say_what_looks_wrong():
+    from ristretto.nn.data import Dataset
+
+    x = torch.rand(20, 1, 4, 4) * 255
+    y = torch.arange(20) % 3 + 1
+    warns = Dataset(x, y, x, y).warnings()
+    assert any("unscaled 8-bit pixels" in w for w in warns) and any("subtract 1" in w for w in warns)
+    assert Dataset(x / 255, y - 1, x / 255, y - 1).warnings() == []
+
+
+def test_a_model_module_in_the_current_folder_imports(tmp_path, monkeypatch):
+    (tmp_path / "mymodels_cwd.py").write_text("from ristretto.nn.models import LeNet\n\ndef net():\n"
+                                              "    return LeNet()\n")
+    monkeypatch.chdir(tmp_path)
+    assert type(load_model("mymodels_cwd:net")).__name__ == "LeNet"
+    import sys
+
+    assert str(tmp_path) not in sys.path  # the path is restored
+
+
+@pytest.mark.parametrize("wrap", [lambda sd: sd, lambda sd: {"state_dict": sd, "epoch": 1},
+                                  lambda sd: {"model": sd, "optimizer": {}}, lambda sd: {"model_state_dict": sd},
+                                  lambda sd: {f"module.{k}": v for k, v in sd.items()}])
+def test_common_checkpoint_layouts_load(tmp_path, wrap):
+    sd = LeNet().state_dict()
+    torch.save(wrap(sd), tmp_path / "c.pt")
+    net = load_model("ristretto.nn.models:LeNet", str(tmp_path / "c.pt"))
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in sd.items())
