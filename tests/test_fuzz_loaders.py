@@ -8,9 +8,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from ristretto.hw import parse_spec
 
 from ristretto.errors import InputError
-from ristretto.hw import parse_spec
 from ristretto.nn.config import load_config
 from ristretto.nn.data import Dataset, load_data, safe_unpickle
 

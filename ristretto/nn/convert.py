@@ -104,4 +104,6 @@ def unquantized(net):
         if tensors:
             out.append({"name": name or "(model)", "type": type(mod).__name__,
                         "parameters": sum(t.numel() for t in tensors)})
+        if callable(getattr(mod, "float_ops", None)):  # a replayed TorchScript graph's own constant-weight ops
+            out.extend(mod.float_ops())
     return out

@@ -34,7 +34,7 @@ class ScriptGraph(nn.Module):
         graph = torch.jit.freeze(script_module.eval()).graph
         self._inputs = [v.debugName() for v in list(graph.inputs())[1:]]  # the first is self
         self._outputs = [v.debugName() for v in graph.outputs()]
-        self._consts, self._steps = {}, []
+        self._consts, self._steps, self._float_ops = {}, [], []
         for node in graph.nodes():
             kind, ins = node.kind(), [v.debugName() for v in node.inputs()]
             outs = [v.debugName() for v in node.outputs()]
@@ -51,10 +51,19 @@ class ScriptGraph(nn.Module):
                 op = (kind[6:], parsed.overload_name or "default",
                       tuple(a.name if a.kwarg_only else None for a in parsed.arguments))
                 self._steps.append(("aten", op, ins, outs))
+                weights = [self._consts[i] for i in ins if isinstance(self._consts.get(i), torch.Tensor)
+                           and self._consts[i].numel() > 1]
+                if weights:  # an op computing with constant tensors (e.g. a BatchNorm freezing could not fold)
+                    self._float_ops.append({"name": f"{kind} -> %{outs[0]}", "type": kind,
+                                            "parameters": sum(w.numel() for w in weights)})
             else:
                 raise TypeError(f"TorchScript node {kind} is not supported (only straight-line graphs of aten "
                                 "operations, as torch.jit.trace produces); pass the Python model with "
                                 "--model package.module:factory instead")
+
+    def float_ops(self):
+        """Graph operations that compute with constant tensors and stay in float32 (``unquantized``)."""
+        return list(self._float_ops)
 
     def _const(self, name, what):
         if name not in self._consts:

@@ -64,3 +64,24 @@ def test_control_flow_is_refused_in_one_line(tmp_path):
     _save(_Branchy(), path)
     with pytest.raises(ModelError, match=r"TorchScript node prim::If is not supported \(only straight-line graphs"):
         load_model(str(path))
+
+
+class _Norms(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.bn = nn.BatchNorm2d(4)  # not after a conv: freezing cannot fold it
+        self.ln = nn.LayerNorm(4)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        x = self.bn(torch.relu(self.conv(x)) * 2)
+        return self.fc(self.ln(x.mean((2, 3))))
+
+
+def test_constant_weight_ops_of_a_graph_are_listed_as_unquantized(tmp_path):
+    from ristretto.nn.convert import unquantized, wrap_model
+
+    _save(_Norms().eval(), tmp_path / "n.pt", torch.zeros(1, 1, 8, 8))
+    floats = unquantized(wrap_model(load_model(str(tmp_path / "n.pt"))))
+    assert [(f["type"], f["parameters"]) for f in floats] == [("aten::batch_norm", 16), ("aten::layer_norm", 8)]

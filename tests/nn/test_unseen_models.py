@@ -45,6 +45,8 @@ def test_every_scheme_and_mode_scores_what_it_returns(request, which, scheme, mo
     assert res.unquantized == []  # BatchNorm folded into Conv2d, Conv1d
     set_mode(res.net, mode)
     assert accuracy(res.net, data.x_val, data.y_val) == res.quantized_top1  # what it returns, in the mode asked
+    scored = [e["top1"] for e in res.search_log if e["scored"] == "combined" and e["widths"] == res.widths.to_dict()]
+    assert scored == [res.quantized_top1]  # the search scored exactly the network it returns
     target = res.baseline_top1 - 0.03
     assert res.met == (res.quantized_top1 >= target)
     if scheme != "pow2":  # multiplier-free weights may need fine-tuning to reach a margin; then met is False

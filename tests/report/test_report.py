@@ -33,8 +33,73 @@ def test_report_tiny_and_cached(tmp_path, capsys):
     assert err.count("cached") == 2 and "dfp 5 bits: accuracy" in err
 
 
-def test_report_rejects_bad_widths(tmp_path):
+def test_report_rejects_bad_widths(tmp_path, capsys):
     import pytest
 
-    with pytest.raises(SystemExit, match=r"^ristretto report: --formats takes dfp, fixed, minifloat, pow2"):
+    with pytest.raises(SystemExit) as exc:
         main(["report", "--widths", "1,40", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().endswith("argument --widths: takes integers in 2..16, not 1 "
+                                                   "(see ristretto report --help)")
+
+
+def _fake_points(monkeypatch, calls):
+    """Replace the tool-bound work of a point with a fast, deterministic stand-in."""
+    import importlib
+
+    sw = importlib.import_module("ristretto.report.sweep")  # the package exports a function of the same name
+
+    def point(model, data, stats_net, stats, scheme, width, **kw):
+        calls.append((scheme, width))
+        return {"format": scheme, "width": width, "top1": 0.5, "area_um2": 100.0 * width, "energy_pj": 1.0 * width,
+                "verified": True, "build": str(kw["build_dir"])}
+
+    monkeypatch.setattr(sw, "_point", point)
+    monkeypatch.setattr(sw, "_baseline_point", lambda *a: {"format": "float32", "width": 32, "top1": 0.6,
+                                                           "area_um2": 1e4, "energy_pj": 50.0, "verified": True})
+
+
+def test_a_corrupt_cache_entry_is_named_and_recomputed(tmp_path, monkeypatch, lenet, mnist):
+    from ristretto.report import sweep
+
+    calls, logs = [], []
+    _fake_points(monkeypatch, calls)
+    sweep(lenet, mnist, formats=("dfp",), widths=(4, 6), out_dir=tmp_path, log=logs.append)
+    assert calls == [("dfp", 4), ("dfp", 6)]
+    entry = next(p for p in (tmp_path / "cache").iterdir() if p.name.startswith("dfp6-"))
+    entry.write_text('{"format": "dfp", "wid')  # a torn write from an older version, or a full disk
+    empty = next(p for p in (tmp_path / "cache").iterdir() if p.name.startswith("dfp4-"))
+    empty.write_text("")
+    calls.clear()
+    points = sweep(lenet, mnist, formats=("dfp",), widths=(4, 6), out_dir=tmp_path, log=logs.append)
+    assert calls == [("dfp", 4), ("dfp", 6)] and [p["width"] for p in points] == [32, 4, 6]
+    assert sum("is corrupt" in m and "recomputing it" in m for m in logs) == 2
+
+
+def test_two_runs_on_one_out_both_finish(tmp_path, monkeypatch, lenet, mnist):
+    import threading
+
+    from ristretto.report import sweep
+
+    calls = []
+    _fake_points(monkeypatch, calls)
+    results, errors = {}, []
+
+    def run(k):
+        try:
+            results[k] = sweep(lenet, mnist, formats=("dfp", "pow2"), widths=(4, 5), out_dir=tmp_path,
+                               log=lambda m: None)
+        except Exception as err:  # noqa: BLE001 - collected and asserted below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    strip = [[{k: v for k, v in p.items() if k != "build"} for p in results[k]] for k in range(2)]
+    assert strip[0] == strip[1] and len(strip[0]) == 5
+    builds = {p["build"] for k in range(2) for p in results[k] if "build" in p}
+    assert builds and all("/build/run-" in b for b in builds)  # each run works in a build folder of its own
+    assert all(p.suffix == ".json" for p in (tmp_path / "cache").iterdir())  # no temporaries left behind

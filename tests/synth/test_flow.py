@@ -48,3 +48,19 @@ def test_errors(tmp_path):
         run(["no-such-tool"], tmp_path, "x.log")
     with pytest.raises(ToolFailed, match=r"(?s)^yosys failed \(exit 1\); log tail:.*reproduce: cd "):
         run(["yosys", "-p", "read_verilog /nonexistent.v"], tmp_path, "y.log")
+
+
+def test_paths_with_spaces_and_non_ascii(tmp_path, capsys):
+    """Yosys and OpenSTA scripts must not split a user's path."""
+    import shutil
+
+    from ristretto.synth import default_liberty
+
+    odd = tmp_path / "my lib é"
+    odd.mkdir()
+    lib = odd / "cells lib é.lib"
+    shutil.copyfile(default_liberty(), lib)
+    build = tmp_path / "build dir ü"
+    assert main(["hw", "synth", "fixed8", "--liberty", str(lib), "--build-dir", str(build), "--json"]) == 0
+    fig = json.loads(capsys.readouterr().out)
+    assert fig["area_um2"] > 1000 and fig["ice40_luts"] > 10 and fig["power_mw"] > 0
