@@ -18,7 +18,7 @@ from .errors import InputError
 __all__ = ["main"]
 
 _EPILOG_MODEL = ("--model takes package.module:factory (a function returning an nn.Module; the current folder is "
-                 "searched first, as with python -m) or a TorchScript .pt file.")
+                 "searched first, as with python -m), a TorchScript .pt file or an ONNX .onnx file.")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -146,7 +146,7 @@ def _model_and_data(args):
     data = load_data(args.data)
     if args.model:
         model = load_model(args.model, args.weights)
-        if not args.weights and ":" in args.model:
+        if not args.weights and ":" in args.model and not args.model.lower().endswith((".onnx", ".pt", ".pth")):
             _log(f"note: no --weights given: {args.model} is used with the weights its factory returns")
     else:
         model = builtin_lenet(data if args.data is None else None)
@@ -347,7 +347,8 @@ def _build_parser():
                     "config.json, summary.json, weights.npz and model.pt. Exit status: 0 done, 1 bad input, "
                     "2 bad option, 3 no width met the margin, 130 interrupted.",
         epilog=_EPILOG_MODEL)
-    p.add_argument("--model", help="package.module:factory or a TorchScript file (default: the built-in LeNet)")
+    p.add_argument("--model", help="package.module:factory, a TorchScript .pt or an ONNX .onnx file (default: the "
+                   "built-in LeNet)")
     p.add_argument("--weights", help="state_dict or checkpoint for --model (loaded with weights_only=True; "
                    "{'state_dict': ...} and {'model': ...} checkpoints are accepted)")
     p.add_argument("--data", help="npz (x_train, y_train, x_val, y_val), MNIST IDX folder, CIFAR-10 python folder, "
@@ -393,7 +394,8 @@ def _build_parser():
                                    "heaviest layer generated, co-simulated and synthesized. Writes report.json, "
                                    ".csv, .md, .html and PNG charts; points are cached in OUT/cache.",
                        epilog=_EPILOG_MODEL)
-    p.add_argument("--model", help="package.module:factory or TorchScript file (default: the built-in LeNet)")
+    p.add_argument("--model", help="package.module:factory, TorchScript .pt or ONNX .onnx file (default: the "
+                   "built-in LeNet)")
     p.add_argument("--weights", help="state_dict or checkpoint for --model")
     p.add_argument("--data", help="dataset (default: built-in MNIST); see 'ristretto quantize --help'")
     p.add_argument("--formats", default="dfp,minifloat,pow2",

@@ -20,6 +20,8 @@ def fold_batchnorm(model):
     from torch import nn
     from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
+    if callable(getattr(model, "fold_batchnorm", None)):  # a replayed graph (ONNX) folds its own
+        return model.fold_batchnorm()
     try:
         gm = fx.symbolic_trace(model.eval())
     except Exception as err:  # noqa: BLE001 - tracing fails in many ways on dynamic models

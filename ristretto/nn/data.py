@@ -290,34 +290,45 @@ def _cifar_dir(path):
 def _image_folder(path, size=None):
     from PIL import Image, UnidentifiedImageError
 
-    def load(split_dir, classes):
-        xs, ys = [], []
+    def read(p):
+        try:
+            with Image.open(p) as im:
+                im.load()
+                return im.copy()
+        except (UnidentifiedImageError, OSError) as err:
+            raise DataError(f"{str(p)!r} is not an image PIL can read ({type(err).__name__}); remove it "
+                            "from the image folder") from None
+
+    def files(split_dir, classes):
+        out = []
         for label, c in enumerate(classes):
-            if not (split_dir / c).is_dir():
-                continue
-            for p in sorted((split_dir / c).iterdir()):
-                if p.name.startswith("."):
-                    continue
-                try:
-                    with Image.open(p) as im:
-                        img = im.convert("RGB")
-                except (UnidentifiedImageError, OSError) as err:
-                    raise DataError(f"{str(p)!r} is not an image PIL can read ({type(err).__name__}); remove it "
-                                    "from the image folder") from None
-                if size:
-                    img = img.resize((size, size))
-                xs.append(np.asarray(img, np.float32).transpose(2, 0, 1) / 255.0)
-                ys.append(label)
-        if not xs:
+            if (split_dir / c).is_dir():
+                out += [(p, label) for p in sorted((split_dir / c).iterdir()) if not p.name.startswith(".")]
+        if not out:
             raise DataError(f"{split_dir} holds no images in class folders {classes}")
-        if len({x.shape for x in xs}) > 1:
-            raise DataError(f"Images under {split_dir} differ in size; resize them to one size first")
-        return torch.from_numpy(np.stack(xs)), torch.tensor(ys)
+        return [(read(p), label) for p, label in out]
 
     classes = sorted(p.name for p in (path / "train").iterdir() if p.is_dir())
     if not classes:
         raise DataError(f"{path / 'train'} has no class folders; use train/<class>/<image> and val/<class>/<image>")
-    return Dataset(*load(path / "train", classes), *load(path / "val", classes), path.name)
+    splits = {s: files(path / s, classes) for s in ("train", "val")}
+    # grey images stay one channel (a model for MNIST-like data expects [N, 1, H, W]); anything else is RGB
+    grey = all(img.mode in ("1", "L", "I", "I;16", "F") for imgs in splits.values() for img, _ in imgs)
+
+    def tensors(split):
+        xs, ys = [], []
+        for img, label in splits[split]:
+            img = img.convert("L" if grey else "RGB")
+            if size:
+                img = img.resize((size, size))
+            a = np.asarray(img, np.float32) / 255.0
+            xs.append(a[None] if grey else a.transpose(2, 0, 1))
+            ys.append(label)
+        if len({x.shape for x in xs}) > 1:
+            raise DataError(f"Images under {path / split} differ in size; resize them to one size first")
+        return torch.from_numpy(np.stack(xs)), torch.tensor(ys)
+
+    return Dataset(*tensors("train"), *tensors("val"), path.name)
 
 
 def load_data(spec=None):

@@ -108,7 +108,8 @@ def _first_line(err):
 
 def _factory(spec):
     if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
-        raise ModelError(f"--model must look like package.module:factory (or be a TorchScript .pt file), not {spec!r}")
+        raise ModelError(f"--model must look like package.module:factory (or be a TorchScript .pt or ONNX .onnx "
+                         f"file), not {spec!r}")
     mod_name, attr = spec.split(":", 1)
     module = _import(mod_name, spec)
     factory = getattr(module, attr, None)
@@ -171,12 +172,13 @@ def check_finite(net, what="model"):
 
 
 def load_model(model=None, weights=None):
-    """A user model: ``package.module:factory`` (+ ``weights`` state_dict) or a TorchScript file.
+    """A user model: ``package.module:factory`` (+ ``weights`` state_dict), a TorchScript file or an ONNX file.
 
     A ``package.module`` is imported with the current folder first on the path
     (as ``python -m`` does). A TorchScript file becomes a ``ScriptGraph``: its
     frozen graph replayed op by op, with its convolutions and linear layers as
-    ordinary, quantizable modules.
+    ordinary, quantizable modules; an ``.onnx`` file becomes an ``OnnxGraph`` the
+    same way (``ristretto.nn.onnx_graph``).
 
     Weights load with ``weights_only=True``: a checkpoint that needs arbitrary code
     to unpickle is refused, never executed. Plain state_dicts and checkpoints
@@ -191,6 +193,16 @@ def load_model(model=None, weights=None):
     """
     if weights and not model:
         raise ModelError("--weights needs --model package.module:factory (the built-in LeNet has its own weights)")
+    if model and Path(model).suffix.lower() == ".onnx":
+        if weights:
+            raise ModelError(f"--weights cannot be combined with the ONNX file {model!r}: its weights are inside it")
+        if not Path(model).is_file():
+            raise ModelError(f"ONNX file {model!r} does not exist")
+        from .onnx_graph import load_onnx
+
+        net = load_onnx(model)
+        check_finite(net)
+        return net
     if model and Path(model).suffix in (".pt", ".pth", ".ts", ".jit"):
         if weights:
             raise ModelError(f"--weights cannot be combined with the TorchScript file {model!r}: its weights are "

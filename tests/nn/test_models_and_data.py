@@ -60,7 +60,7 @@ def test_model_errors(tmp_path):
     with pytest.raises(ModelError, match=r"^Cannot import 'no_such_pkg' for --model 'no_such_pkg:f': .*PYTHONPATH$"):
         load_model("no_such_pkg:f")
     with pytest.raises(ModelError, match=r"^--model must look like package.module:factory \(or be a TorchScript "
-                                         r".pt file\), not 'LeNet'$"):
+                                         r".pt or ONNX .onnx file\), not 'LeNet'$"):
         load_model("LeNet")
     torch.save({"conv1.weight": torch.zeros(3)}, tmp_path / "wrong.pt")
     with pytest.raises(ModelError, match=r"^Weights .*wrong.pt' do not match 'ristretto.nn.models:LeNet'"):
@@ -184,3 +184,15 @@ def test_common_checkpoint_layouts_load(tmp_path, wrap):
     torch.save(wrap(sd), tmp_path / "c.pt")
     net = load_model("ristretto.nn.models:LeNet", str(tmp_path / "c.pt"))
     assert all(torch.equal(net.state_dict()[k], v) for k, v in sd.items())
+
+
+def test_grey_image_folder_keeps_one_channel(tmp_path):
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for label, level in (("0", 10), ("1", 200)):
+            (tmp_path / split / label).mkdir(parents=True)
+            Image.new("L", (5, 4), level).save(tmp_path / split / label / "a.png")
+    d = load_data(str(tmp_path))
+    assert d.x_train.shape == (2, 1, 4, 5) and d.y_train.tolist() == [0, 1]
+    assert float(d.x_val[1].mean()) == pytest.approx(200 / 255)

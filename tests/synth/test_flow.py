@@ -22,7 +22,8 @@ def test_tiny_mac_figures(tmp_path):
     assert abs(fig["fmax_mhz"] * fig["delay_ns"] - 1000) < 1e-6
     assert set(fig["tools"]) == {"yosys", "sta", "nextpnr-ice40"}
     # a wider MAC is bigger: the figures respond to the design
-    wider = synth_figures(dict(TINY, a={"kind": "dfp", "bits": 8, "frac_bits": 2}), tmp_path / "w", ice40=False)
+    wider = synth_figures(dict(TINY, a={"kind": "dfp", "bits": 8, "frac_bits": 2}, acc_bits=16), tmp_path / "w",
+                          ice40=False)
     assert wider["area_um2"] > fig["area_um2"] and wider["ice40_luts"] is None
 
 
