@@ -9,6 +9,7 @@ accuracy against area, delay, power and energy.
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import torch
 
@@ -189,6 +190,43 @@ def _quantize(args):
               file=sys.stderr)
         return 3
     return 0
+
+
+def _export(args):
+    from .export import build_network, export_onnx, round_trip
+    from .files import check_out_dir
+    from .options import check_int
+
+    check_int("--samples", args.samples, 0)
+    if not str(args.out).endswith(".onnx"):
+        raise InputError(f"--out must name an .onnx file, not {args.out!r}")
+    check_out_dir(Path(args.out).parent or ".", option="--out's folder")
+    model, data = _model_and_data(args)
+    net, scheme = build_network(model, args.config)
+    example = data.x_val[:2]
+    path = export_onnx(net, args.to, args.out, example)
+    print(f"wrote {path} ({'QONNX' if args.to == 'qonnx' else 'ONNX Q/DQ'}, {scheme} formats from {args.config})")
+    if not args.samples:
+        return 0
+    x = data.x_val[:args.samples]
+    r = round_trip(net, path, args.to, x)
+    print(f"round trip on {r['samples']} validation samples, {r['executor']} vs fp32 mode: {r['outputs']} outputs, "
+          f"{r['differ']} differ" + (f" ({r['signed_zeros']} more differ only in the sign of zero)"
+                                    if r["signed_zeros"] else ""))
+    if r["identical"]:
+        print("MATCH: the exported graph computes fp32 mode bit for bit")
+        return 0
+    print(f"first differing layer output: {r['first_layer']}; per layer: {r['layers']}")
+    for e in r["first"]:
+        print(f"  output {e['index']}: ours {e['ours']!r}, {r['executor']} {e['theirs']!r}")
+    for c in r["causes"]:
+        print(f"  possible cause: {c}")
+    if r["explained_by_subnormals"] == r["differ"]:
+        print(f"EXPLAINED: all {r['differ']} differences vanish when the executor honours has_subnormal=0; the graph "
+              "states the format, the executor does not implement that attribute")
+        return 0
+    print("FAIL: differences not explained")
+    return 1
 
 
 def _paper(args):
@@ -407,6 +445,24 @@ def _build_parser():
     p.add_argument("--no-ice40", action="store_true", help="skip the iCE40 figures")
     p.add_argument("--out", default="report", help="output folder (default: report)")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser("export", help="write the quantized network as QONNX or ONNX Q/DQ, and check it bit for bit",
+                       description="Write the network of a config.json (written by 'ristretto quantize') as ONNX with "
+                                   "QONNX Quant/FloatQuant nodes (--to qonnx) or standard QuantizeLinear/"
+                                   "DequantizeLinear pairs (--to qdq), then run it (qonnx's executor, or "
+                                   "onnxruntime) on validation data and compare with fp32 mode bit for bit.",
+                       epilog=_EPILOG_MODEL)
+    p.add_argument("--to", required=True, choices=["qonnx", "qdq"],
+                   help="qonnx: Quant (dfp, pow2) and FloatQuant (minifloat) nodes; qdq: int4/int8/int16 and float8 "
+                   "e5m2 Q/DQ (other formats are refused)")
+    p.add_argument("--config", required=True, help="config.json written by 'ristretto quantize'")
+    p.add_argument("--model", help="the model the config was made for (default: the built-in LeNet)")
+    p.add_argument("--weights", help="state_dict or checkpoint for --model (e.g. the model.pt 'quantize' wrote)")
+    p.add_argument("--data", help="validation data for the round trip (default: built-in MNIST)")
+    p.add_argument("--samples", type=int, default=1000,
+                   help="validation samples for the round trip, 0 to skip it (default 1000)")
+    p.add_argument("--out", required=True, help="the .onnx file to write")
+    p.set_defaults(func=_export)
 
     hw = sub.add_parser("hw", help="MAC hardware: generate, verify, synthesize",
                         description="MAC hardware: generate Verilog, verify it against the reference datapath, "

@@ -207,6 +207,7 @@ def d(tmp_path_factory):
         warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 deprecates TorchScript
         torch.jit.save(torch.jit.trace(badmods.tiny(), torch.zeros(1, 1, 8, 8)), root / "tiny_script.pt")
     (root / "fake_script.pt").write_text("not torchscript")
+    (root / "fake.onnx").write_bytes(b"\x08\x07garbage that is no protobuf")
     # configs
     cfgs = {"cfg_syntax.json": "{", "cfg_empty.json": "", "cfg_list.json": "[1, 2]",
             "cfg_missing.json": json.dumps({"scheme": "dfp"}),
@@ -225,6 +226,9 @@ def d(tmp_path_factory):
     cfgs["cfg_omits.json"] = json.dumps({"scheme": "dfp", "widths": {}, "layers": {"conv": full}})
     cfgs["cfg_unknown.json"] = json.dumps({"scheme": "dfp", "widths": {}, "layers": {"conv": full, "fc": full,
                                                                                      "nope": full}})
+    dfp6 = {"kind": "dfp", "bits": 6, "frac_bits": 3}
+    cfgs["cfg_dfp6.json"] = json.dumps({"scheme": "dfp", "widths": {}, "layers": {
+        n: {"input": dfp6, "weight": dfp6, "bias": full["bias"], "output": dfp6} for n in ("conv", "fc")}})
     cfgs["cfg_good.json"] = json.dumps({"scheme": "dfp", "widths": {"conv_w": 8, "fc_w": 8, "act": 8},
                                         "layers": {"conv": full, "fc": full}})
     cfgs["cfg_nobias.json"] = json.dumps({"scheme": "dfp", "widths": {}, "layers": {
@@ -371,6 +375,9 @@ CASES = [
     ("weights-text", "model", q(weights="{d}/w_text.pt"), "does not load as plain tensors"),
     ("strict-lstm", "model", q("--strict", model="badmods:lstm", weights=None), "rnn (LSTM"),
     ("strict-functional", "model", q("--strict", model="badmods:functional", weights=None), "(model) (Functional"),
+    ("model-onnx-fake", "model", q(model="{d}/fake.onnx", weights=None), "is not a valid ONNX model"),
+    ("model-onnx-missing", "model", q(model="{d}/nope.onnx", weights=None), "ONNX file"),
+    ("model-onnx-with-weights", "model", q(model="{d}/fake.onnx"), "cannot be combined with the ONNX file"),
     ("report-model-bad", "model", ["report", "--model", "badmods:raises", "--out", "{d}/rep"], "factory exploded"),
     ("report-weights-alone", "model", ["report", "--weights", "{d}/tiny.pt", "--out", "{d}/rep"],
      "--weights needs --model"),
@@ -439,6 +446,20 @@ CASES = [
     ("config-unknown-layer", "config", q("--config", "{d}/cfg_unknown.json"), "['nope']"),
     ("config-no-bias", "config", q("--config", "{d}/cfg_nobias.json"), "gives no bias format"),
     ("config-vs-format", "config", q("--config", "{d}/cfg_good.json", "--format", "pow2"), "contradicts the config"),
+    ("export-config-missing", "config", ["export", "--to", "qonnx", "--config", "{d}/nope.json", "--out",
+                                         "{d}/x.onnx"], "does not exist"),
+    ("export-config-omits", "config", ["export", "--to", "qonnx", "--config", "{d}/cfg_omits.json", "--model",
+                                       "badmods:tiny", "--data", "{d}/good.npz", "--out", "{d}/x.onnx"],
+     "no formats for layers ['fc']"),
+    ("export-qdq-inexpressible", "config", ["export", "--to", "qdq", "--config", "{d}/cfg_dfp6.json", "--model",
+                                            "badmods:tiny", "--data", "{d}/good.npz", "--out", "{d}/x.onnx"],
+     "not expressible as ONNX QuantizeLinear"),
+    ("export-to-unknown", "options", ["export", "--to", "tflite", "--config", "{d}/cfg_good.json", "--out",
+                                      "{d}/x.onnx"], "invalid choice"),
+    ("export-out-not-onnx", "paths", ["export", "--to", "qonnx", "--config", "{d}/cfg_good.json", "--out",
+                                      "{d}/x.txt"], "must name an .onnx file"),
+    ("export-samples-negative", "options", ["export", "--to", "qonnx", "--config", "{d}/cfg_good.json",
+                                            "--samples", "-1", "--out", "{d}/x.onnx"], "--samples must be"),
     # -- MAC specs -----------------------------------------------------------------------------------
     ("spec-unknown-preset", "spec", ["hw", "generate", "fixed7", "--out", "{d}/hw"], "must be a preset"),
     ("spec-missing-file", "spec", ["hw", "generate", "{d}/nope.json", "--out", "{d}/hw"], "must be a preset"),
@@ -510,7 +531,7 @@ def test_bad_input_exits_with_one_line(d, argv, fragment, capsys, monkeypatch):
 def test_the_suite_covers_every_class():
     classes = {c[1] for c in CASES}
     assert classes == {"data", "model+data", "model", "options", "config", "spec", "liberty", "paths"}
-    assert len(CASES) >= 150
+    assert len(CASES) >= 175
     assert len({c[0] for c in CASES}) == len(CASES)
 
 

@@ -47,6 +47,7 @@ class FlowResult:
     unquantized: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
     validation_size: int = 0
+    fold_bn: bool = False
 
 
 # power-of-two codes wider than 5 bits hold no more exponents (choose_pow2 spans at most 16)
@@ -224,7 +225,7 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
     return FlowResult(net, scheme, rule, mode, widths, {n: layer.formats for n, layer in layers.items()},
                       layer_widths, baseline, quantized, before, passes, search_log, report, disagreement,
                       margin=margin, met=met, finetuned_top1=after, finetune_kept=kept, unquantized=floats,
-                      warnings=warns, validation_size=len(data.x_val))
+                      warnings=warns, validation_size=len(data.x_val), fold_bn=fold_bn)
 
 
 def _state_dict(net):
@@ -236,7 +237,7 @@ def write_outputs(result, out_dir):
     """Write ``config.json``, ``summary.json``, ``weights.npz`` and ``model.pt`` into ``out_dir``, each atomically."""
     out = check_out_dir(out_dir)
     config = {"scheme": result.scheme, "rule": result.rule, "widths": result.widths.to_dict(),
-              "layers": {n: f.to_dict() for n, f in result.formats.items()}}
+              "fold_bn": result.fold_bn, "layers": {n: f.to_dict() for n, f in result.formats.items()}}
     write_json(out / "config.json", config)
     codes = {}
     for name, layer in quant_layers(result.net).items():
