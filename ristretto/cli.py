@@ -160,12 +160,21 @@ def _quantize(args):
 
     check_out_dir(args.out)
     device = _device(args.device)
+    widths = None
+    if args.widths is not None:
+        from .nn.schemes import Widths
+        from .options import int_list
+
+        w = [t.strip() for t in args.widths.split(",")]
+        if len(w) != 3:
+            raise InputError(f"--widths takes three widths CONV_W,FC_W,ACT (e.g. 8,8,8), not {args.widths!r}")
+        widths = Widths(*(int_list("--widths", t, 2, 16)[0] for t in w))
     model, data = _model_and_data(args)
     result = quantize_network(
         model, data, scheme=args.format, margin=args.error_margin, rule=args.rule,
         finetune_epochs=args.finetune_epochs, finetune_activations=args.finetune_activations, mode=args.mode,
         device=device, fold_bn=args.fold_bn, topk=args.topk, output_index=args.output, seed=args.seed,
-        config=args.config, refine=args.refine_layers, strict=args.strict, log=_log)
+        config=args.config, refine=args.refine_layers, strict=args.strict, widths=widths, log=_log)
     files = write_outputs(result, args.out)
     print(f"\n{'layer':<10}{'input':<16}{'weight':<18}{'bias':<16}{'output':<16}{'w SQNR dB':>10}")
     for name, groups in result.layers.items():
@@ -410,6 +419,8 @@ def _build_parser():
     p.add_argument("--output", type=_output_arg, default=None,
                    help="which model output to score: an index for tuple outputs or a key for dict outputs")
     p.add_argument("--config", help="reuse the formats of a config.json instead of searching")
+    p.add_argument("--widths", help="CONV_W,FC_W,ACT: quantize at these widths (2..16) instead of searching, e.g. "
+                   "8,8,8 for an int8 target")
     p.add_argument("--refine-layers", action="store_true", help="after the group search, narrow each layer")
     p.add_argument("--strict", action="store_true",
                    help="refuse a model with layers or ops that would stay in float32 (e.g. LSTM, Conv3d, unfolded "

@@ -72,7 +72,7 @@ def _check_options(scheme, margin, rule, finetune_epochs, mode, topk, batch_size
 def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetune_epochs=0, finetune_lr=0.005,
                      finetune_activations=False, mode="fp32", device="cpu", fold_bn=False, calib_batches=4,
                      batch_size=500, topk=1, output_index=None, seed=0, config=None, refine=False, strict=False,
-                     log=print, stream=None):
+                     widths=None, log=print, stream=None):
     """Run Ristretto's flow on ``model`` with ``data`` (a ``Dataset``).
 
     Options are checked first, then the model against the data (shapes, labels,
@@ -82,6 +82,7 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
     ``result.met`` is False when even the widest widths miss it. Fine-tuning
     keeps whichever of before/after scores higher, and says which.
 
+    ``widths`` (a ``Widths``) skips the search and quantizes at those widths.
     ``scheme`` defaults to ``dfp``, or to the scheme of ``config``. Layers and
     ops left in float are listed in ``result.unquantized``; ``strict`` refuses
     such a model.
@@ -102,6 +103,8 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
         scheme = cfg_scheme
     scheme = scheme or "dfp"
     _check_options(scheme, margin, rule, finetune_epochs, mode, topk, batch_size)
+    if widths is not None and config is not None:
+        raise InputError("--widths and --config both fix the formats; give one")
     warns = []
 
     def warn(msg):
@@ -149,8 +152,12 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
         finally:
             set_mode(net, "fp32")
 
-    if config is not None:
-        widths, formats = cfg_widths, cfg_formats
+    fixed = config is not None or widths is not None
+    if fixed:
+        if config is not None:
+            widths, formats = cfg_widths, cfg_formats
+        else:
+            formats = assign_formats(net, stats, scheme, widths, rule=rule)
         apply_formats(net, formats)
         passes, search_log = 0, []
         layer_widths = {n: (f.weight.bits if f.weight else None, f.input.bits if f.input else None)
@@ -207,7 +214,7 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
             warn(f"fine-tuning lowered top-{topk} from {before:.4f} to {after:.4f}; keeping the weights from before "
                  "fine-tuning")
 
-    met = config is not None or quantized >= baseline - margin / 100.0
+    met = fixed or quantized >= baseline - margin / 100.0
     if not met:
         warn(f"no {scheme} widths the search may try keep top-{topk} within {margin} points of {baseline:.4f} in "
              f"{mode} mode: best {quantized:.4f} at {widths.to_dict()}")

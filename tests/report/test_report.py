@@ -103,3 +103,23 @@ def test_two_runs_on_one_out_both_finish(tmp_path, monkeypatch, lenet, mnist):
     builds = {p["build"] for k in range(2) for p in results[k] if "build" in p}
     assert builds and all("/build/run-" in b for b in builds)  # each run works in a build folder of its own
     assert all(p.suffix == ".json" for p in (tmp_path / "cache").iterdir())  # no temporaries left behind
+
+
+def test_report_on_an_onnx_model(tmp_path, lenet, mnist, capsys):
+    import warnings
+
+    import pytest
+    import torch
+
+    pytest.importorskip("onnx")
+    path = tmp_path / "lenet.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(lenet, (mnist.x_val[:2],), str(path), dynamo=False, input_names=["x"],
+                          dynamic_axes={"x": {0: "n"}})
+    assert main(["report", "--model", str(path), "--formats", "dfp", "--widths", "6", "--verify-vectors", "200",
+                 "--no-ice40", "--out", str(tmp_path / "rep")]) == 0
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert [(p["format"], p["width"]) for p in rep["points"]] == [("float32", 32), ("dfp", 6)]
+    assert rep["points"][1]["verified"] and rep["points"][1]["top1"] > 0.9
+    capsys.readouterr()
