@@ -43,7 +43,9 @@ def test_cli_json(tmp_path, capsys):
 
 
 def test_errors(tmp_path):
-    with pytest.raises(ToolMissing, match=r"^Liberty file '/nope.lib' does not exist; pass an existing .lib"):
+    from ristretto.errors import InputError
+
+    with pytest.raises(InputError, match=r"^Liberty file '/nope.lib' does not exist; pass an existing .lib"):
         synth_figures(TINY, tmp_path, liberty="/nope.lib")
     with pytest.raises(ToolMissing, match=r"^no-such-tool not found: install it \(Debian: apt-get install"):
         run(["no-such-tool"], tmp_path, "x.log")
