@@ -17,6 +17,7 @@ from cocotb.triggers import FallingEdge
 from ristretto.sim.check import verdict
 
 from ristretto.datapath import config_from_dict
+from ristretto.files import write_json
 
 
 @cocotb.test()
@@ -56,6 +57,5 @@ async def mac_matches_reference(dut):
         out_reads.append(out.to_signed() if "out" in signed else out.to_unsigned())
     result = verdict(cfg, stim, acc_reads, out_reads, stages=manifest["stages"],
                      seconds=time.perf_counter() - t0)
-    with open(os.environ["RISTRETTO_RESULT"], "w") as f:
-        json.dump(result, f, indent=2)
+    write_json(os.environ["RISTRETTO_RESULT"], result)  # atomic: the runner never reads half a verdict
     assert result["passed"], f"{result['mismatches']} of {n} vectors differ; first: {result['first_mismatch']}"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_path
 from ..hw.generate import generate, parse_spec
 from .stimulus import mac_stimulus
 
@@ -48,7 +49,8 @@ def verify(spec, build_dir, *, exhaustive=True, random_vectors=65536, seed=0, st
     stim = stimulus if stimulus is not None else mac_stimulus(
         cfg, exhaustive=exhaustive, random_vectors=random_vectors, seed=seed, bias=options["bias"])
     stim_path, result_path = build_dir / "stimulus.npz", build_dir / "result.json"
-    np.savez(stim_path, **stim)
+    with atomic_path(stim_path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **stim)
     result_path.unlink(missing_ok=True)
 
     runner = get_runner("icarus")

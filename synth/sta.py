@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+from ..files import write_text
 from .tools import ToolFailed, local_copy, run
 
 __all__ = ["timing_and_power"]
@@ -41,12 +42,12 @@ def timing_and_power(netlist, top, liberty, workdir, *, clock_mhz=100.0, activit
     lib = local_copy(liberty, workdir, "cells.lib").name
     net = local_copy(netlist, workdir, "netlist.v").name if Path(netlist).parent.resolve() != workdir.resolve() \
         else Path(netlist).name
-    (workdir / "timing.tcl").write_text(_tcl(net, top, lib, _PERIOD_NS, None))
+    write_text(workdir / "timing.tcl", _tcl(net, top, lib, _PERIOD_NS, None))
     log = run(["sta", "-no_init", "-exit", "timing.tcl"], workdir, "sta_timing.log")
     slack = _parse(r"WORST_SLACK (\S+)", log, "the worst slack", workdir)
     delay = _PERIOD_NS - slack
     period = 1000.0 / clock_mhz
-    (workdir / "power.tcl").write_text(_tcl(net, top, lib, period, activity))
+    write_text(workdir / "power.tcl", _tcl(net, top, lib, period, activity))
     log = run(["sta", "-no_init", "-exit", "power.tcl"], workdir, "sta_power.log")
     total_w = _parse(r"^Total\s+\S+\s+\S+\s+\S+\s+(\S+)", log, "the total power", workdir)
     power_mw = total_w * 1e3

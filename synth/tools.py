@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from ..errors import InputError
+from ..files import write_text
 
 __all__ = ["DEBIAN_PACKAGES", "ToolFailed", "ToolMissing", "check_liberty", "default_liberty", "local_copy", "require",
            "run", "tool_versions"]
@@ -89,7 +90,7 @@ def run(cmd, cwd, log_name, timeout=600):
     cwd = Path(cwd)
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     log = proc.stdout + proc.stderr
-    (cwd / log_name).write_text(log)
+    write_text(cwd / log_name, log)
     if proc.returncode != 0:
         tail = "\n".join(log.strip().splitlines()[-15:])
         raise ToolFailed(f"{cmd[0]} failed (exit {proc.returncode}); log tail:\n{tail}\n"
