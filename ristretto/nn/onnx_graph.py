@@ -22,7 +22,9 @@ _LAYERS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization")
 _FUNCS = ("Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "Add", "Sub", "Mul", "Div", "Concat", "MaxPool",
           "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Softmax", "LogSoftmax",
           "Identity", "Dropout", "Transpose", "Squeeze", "Unsqueeze", "ReduceMean", "Pad", "Constant", "Cast",
-          "Shape", "Gather")
+          "Shape", "Gather", "HardSigmoid", "HardSwish", "Elu", "Selu", "Softplus", "Erf", "Gelu", "Exp", "Log",
+          "Sqrt", "Neg", "Abs", "Reciprocal", "Pow", "Max", "Min", "Sum", "Mean", "Slice", "Split", "Resize",
+          "Upsample", "ReduceMax", "ReduceSum", "PRelu")
 SUPPORTED_OPS = _LAYERS + _FUNCS
 
 
@@ -291,6 +293,10 @@ class _BatchNorm(nn.modules.batchnorm._BatchNorm):
             raise ValueError(f"BatchNormalization expects [N, C, ...], not {list(x.shape)}")
 
 
+def _s(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _ints(t):
     return [int(v) for v in (t.tolist() if isinstance(t, torch.Tensor) else t)]
 
@@ -370,9 +376,69 @@ def _run(what, v):
         value = float(v[2]) if len(v) > 2 and v[2] is not None else float(a.get("value", 0.0))
         n = x.ndim
         pt = [p for i in reversed(range(n)) for p in (pads[i], pads[i + n])]
+        while len(pt) > 2 and pt[-2:] == [0, 0]:  # torch pads only the last dims in reflect/edge modes
+            pt = pt[:-2]
         return F.pad(x, pt, mode=mode if mode != "edge" else "replicate", value=value if mode == "constant" else None)
     if op == "Cast":
         return x
+    unary = {"Elu": lambda t: F.elu(t, float(a.get("alpha", 1.0))), "Softplus": F.softplus, "Erf": torch.erf,
+             "Exp": torch.exp, "Log": torch.log, "Sqrt": torch.sqrt, "Neg": torch.neg, "Abs": torch.abs,
+             "Reciprocal": torch.reciprocal,
+             "Selu": lambda t: float(a.get("gamma", 1.0507009873554805)) * F.elu(t, float(a.get("alpha",
+                                                                                         1.6732632423543772))),
+             "HardSigmoid": lambda t: torch.clamp(float(a.get("alpha", 0.2)) * t + float(a.get("beta", 0.5)), 0, 1),
+             "HardSwish": lambda t: t * torch.clamp(t / 6 + 0.5, 0, 1),
+             "Gelu": lambda t: F.gelu(t, approximate="tanh" if _s(a.get("approximate", b"none")) == "tanh"
+                                      else "none")}
+    if op in unary:
+        return unary[op](x)
+    if op == "PRelu":
+        return torch.where(x >= 0, x, x * v[1])
+    if op == "Pow":
+        return torch.pow(x, v[1])
+    if op in ("Max", "Min", "Sum", "Mean"):
+        out = v[0]
+        for t in v[1:]:
+            out = torch.maximum(out, t) if op == "Max" else torch.minimum(out, t) if op == "Min" else out + t
+        return out / len(v) if op == "Mean" else out
+    if op in ("ReduceMax", "ReduceSum"):
+        axes = _ints(v[1]) if len(v) > 1 and v[1] is not None else list(a.get("axes", range(x.ndim)))
+        keep = bool(a.get("keepdims", 1))
+        return x.amax(tuple(axes), keepdim=keep) if op == "ReduceMax" else x.sum(tuple(axes), keepdim=keep)
+    if op == "Slice":
+        starts, ends = _ints(v[1]), _ints(v[2])
+        axes = _ints(v[3]) if len(v) > 3 and v[3] is not None else list(range(len(starts)))
+        steps = _ints(v[4]) if len(v) > 4 and v[4] is not None else [1] * len(starts)
+        idx = [slice(None)] * x.ndim
+        for s0, e0, ax, st in zip(starts, ends, axes, steps, strict=True):
+            if st < 1:
+                raise TypeError(f"ONNX {where}: Slice with a negative step is not supported")
+            idx[ax] = slice(s0, min(e0, 2**62), st)
+        return x[tuple(idx)]
+    if op == "Split":
+        axis = int(a.get("axis", 0))
+        sizes = _ints(v[1]) if len(v) > 1 and v[1] is not None else a.get("split")
+        if sizes is None:
+            n = int(a.get("num_outputs", 0)) or None
+            if n is None:
+                raise TypeError(f"ONNX {where}: Split needs its sizes or num_outputs")
+            return tuple(torch.tensor_split(x, n, axis))
+        return tuple(torch.split(x, list(sizes), axis))
+    if op in ("Resize", "Upsample"):
+        mode = _s(a.get("mode", b"nearest"))
+        scales = v[2] if op == "Resize" and len(v) > 2 and v[2] is not None and v[2].numel() else \
+            (v[1] if op == "Upsample" else None)
+        sizes = v[3] if op == "Resize" and len(v) > 3 and v[3] is not None else None
+        coord = _s(a.get("coordinate_transformation_mode", b"half_pixel"))
+        if mode == "nearest" and scales is not None and all(float(s).is_integer() for s in scales.tolist()):
+            return F.interpolate(x, scale_factor=tuple(float(s) for s in scales.tolist()[2:]), mode="nearest")
+        if mode == "linear" and coord in ("half_pixel", "pytorch_half_pixel", "align_corners"):
+            kw = {"scale_factor": tuple(float(s) for s in scales.tolist()[2:])} if scales is not None else \
+                {"size": tuple(_ints(sizes)[2:])}
+            return F.interpolate(x, mode="bilinear" if x.ndim == 4 else "linear",
+                                 align_corners=coord == "align_corners", **kw)
+        raise TypeError(f"ONNX {where}: {op} mode {mode!r} ({coord}) is supported only as integer-scale nearest or "
+                        "linear")
     if op == "Shape":  # shape arithmetic of dynamic-batch exports (view(x.shape[0], -1))
         return torch.tensor(list(x.shape), dtype=torch.int64)
     if op == "Gather":
