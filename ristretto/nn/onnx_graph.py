@@ -105,7 +105,7 @@ class OnnxGraph(nn.Module):
             self._add_step("op", (op, a, where), list(node.input), list(node.output))
             weights = [self._consts[i] for i in node.input if i in self._consts and self._consts[i].numel() > 1
                        and self._consts[i].is_floating_point()]
-            if weights and op in ("Add", "Sub", "Mul", "Div", "MatMul"):
+            if weights and op in ("Add", "Sub", "Mul", "Div", "MatMul", "PRelu", "Max", "Min", "Sum", "Mean", "Pow"):
                 self._float_ops.append({"name": f"{op} {node.name or k}", "type": f"onnx::{op}",
                                         "parameters": sum(w.numel() for w in weights)})
 
