@@ -174,13 +174,18 @@ def _quantize(args):
         model, data, scheme=args.format, margin=args.error_margin, rule=args.rule,
         finetune_epochs=args.finetune_epochs, finetune_activations=args.finetune_activations, mode=args.mode,
         device=device, fold_bn=args.fold_bn, topk=args.topk, output_index=args.output, seed=args.seed,
-        config=args.config, refine=args.refine_layers, strict=args.strict, widths=widths, log=_log)
+        config=args.config, refine=args.refine_layers, strict=args.strict, widths=widths, acc_bits=args.acc_bits,
+        acc_guard=args.acc_guard, log=_log)
     files = write_outputs(result, args.out)
     print(f"\n{'layer':<10}{'input':<16}{'weight':<18}{'bias':<16}{'output':<16}{'w SQNR dB':>10}")
     for name, groups in result.layers.items():
         slugs = [groups[g]["slug"] if g in groups else "float" for g in ("input", "weight", "bias", "output")]
         sq = groups.get("weight", {}).get("sqnr_db", float("nan"))
         print(f"{name:<10}{slugs[0]:<16}{slugs[1]:<18}{slugs[2]:<16}{slugs[3]:<16}{sq:>10.1f}")
+    if result.accumulators:
+        print("accumulators (bits used / bound / observed, overflows over the validation set in exact mode): " +
+              ", ".join(f"{n} {a['bits']}/{a['bound']}/{a['observed']} {a['overflows']}"
+                        for n, a in result.accumulators.items()))
     if result.unquantized:
         print("left in float32: " + ", ".join(f"{u['name']} ({u['type']})" for u in result.unquantized))
     print(f"\n{result.scheme} widths {result.widths.to_dict()}, {result.passes} validation passes")
@@ -422,6 +427,11 @@ def _build_parser():
     p.add_argument("--widths", help="CONV_W,FC_W,ACT: quantize at these widths (2..16) instead of searching, e.g. "
                    "8,8,8 for an int8 target")
     p.add_argument("--refine-layers", action="store_true", help="after the group search, narrow each layer")
+    p.add_argument("--acc-bits", default="bound",
+                   help="accumulator width per layer in exact mode (integer formats): bound (never overflows; "
+                   "default), observed (the calibration data's largest partial sum plus --acc-guard bits), or N "
+                   "bits for every layer (2..53)")
+    p.add_argument("--acc-guard", type=int, default=1, help="guard bits added to the observed width (default 1)")
     p.add_argument("--strict", action="store_true",
                    help="refuse a model with layers or ops that would stay in float32 (e.g. LSTM, Conv3d, unfolded "
                    "BatchNorm, weights used through F.conv2d)")

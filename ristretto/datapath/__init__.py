@@ -2,9 +2,11 @@
 
 from .floating import QNAN, Float32MacConfig, MinifloatMacConfig, f32_bits, f32_from_bits, f32_multiply
 from .integer import OVERFLOW_POLICIES, IntAccumulator, IntMacConfig, int_trace
+from .sizing import ACC_LIMIT, int_accumulator_bound, signed_width
 
-__all__ = ["QNAN", "IntAccumulator", "IntMacConfig", "MinifloatMacConfig", "Float32MacConfig", "OVERFLOW_POLICIES",
-           "config_from_dict", "f32_bits", "f32_from_bits", "f32_multiply", "int_trace"]
+__all__ = ["ACC_LIMIT", "QNAN", "Float32MacConfig", "IntAccumulator", "IntMacConfig", "MinifloatMacConfig",
+           "OVERFLOW_POLICIES", "config_from_dict", "f32_bits", "f32_from_bits", "f32_multiply",
+           "int_accumulator_bound", "int_trace", "signed_width"]
 
 
 def config_from_dict(d):

@@ -18,7 +18,7 @@ from ..datapath import IntMacConfig
 from ..formats import DynamicFixedPoint, Minifloat, PowerOfTwo
 from ..formats.rounding import round_shift
 
-__all__ = ["exact_forward", "layer_mac_config", "compare_modes"]
+__all__ = ["compare_modes", "exact_forward", "fan_in", "integer_terms", "layer_mac_config"]
 
 _EXACT_F64 = 2.0**52  # float64 sums of integers below this are exact
 
@@ -125,29 +125,54 @@ def _grouped(g, cols, wmat):
                                                                                    -1)
 
 
-def _integer_forward(layer, x):
+def fan_in(layer):
+    """Products summed per output of a layer (its MAC's dot-product length)."""
+    m = layer.inner
+    if isinstance(m, nn.Linear):
+        return m.in_features
+    k = 1
+    for d in m.kernel_size:
+        k *= d
+    return m.in_channels // m.groups * k
+
+
+def integer_terms(layer, x, acc_frac):
+    """The integer dot products of a layer: columns ``[N, G, K/G, L]``, weights ``[G, O/G, K/G]`` (float64
+    holding integers: activation codes and weight integers at the accumulator scale), the bias preload
+    ``[1, G, O/G, 1]`` (int64) and what ``_reshape_out`` needs."""
     f, m = layer.formats, layer.inner
-    cfg = layer_mac_config(layer, layer.acc_bits, layer.overflow)
-    acc_fmt = cfg.accumulator
     a = f.input.encode(x.detach())
     wc = f.weight.encode(m.weight.detach())
-    # a power-of-two weight as the integer the shifter multiplies by: 1 << (e - exp_min), signed
-    w_int = cfg.products(torch.ones_like(wc), wc) if cfg.family == "shift" else wc
+    if isinstance(f.weight, PowerOfTwo):  # the integer the shifter multiplies by: 1 << (e - exp_min), signed
+        w_int = IntMacConfig(f.input, f.weight, f.output, acc_bits=53).products(torch.ones_like(wc), wc)
+    else:
+        w_int = wc
     g = _geometry(m)
     cols, size = _columns(g, a.double())  # [N, K, L]
     wmat = _kernel(g, w_int).double()  # [O, K]
     acc0 = torch.zeros(wmat.shape[0], dtype=torch.int64, device=cols.device)
     if m.bias is not None:
-        acc0 = round_shift(f.bias.encode(m.bias.detach()), f.bias.frac_bits - acc_fmt.frac_bits)
-    bound = float(cols.abs().amax()) * float(wmat.abs().sum(1).amax()) + float(acc0.abs().max())
+        acc0 = round_shift(f.bias.encode(m.bias.detach()), f.bias.frac_bits - acc_frac)
     cg, wg = _grouped(g, cols, wmat)
-    n, groups, per = cols.shape[0], wg.shape[0], wg.shape[1]
-    b0 = acc0.reshape(groups, per)[None, :, :, None]
-    if acc_fmt.overflow == "wrap" and bound < _EXACT_F64:
-        # modular sums do not depend on the order; float64 is exact below 2**52
-        acc = acc_fmt.fit(torch.einsum("gok,ngkl->ngol", wg, cg).round().to(torch.int64) + b0)
+    b0 = acc0.reshape(wg.shape[0], wg.shape[1])[None, :, :, None]
+    return cg, wg, b0, (g, size)
+
+
+def _integer_forward(layer, x):
+    f = layer.formats
+    cfg = layer_mac_config(layer, layer.acc_bits, layer.overflow)
+    acc_fmt = cfg.accumulator
+    cg, wg, b0, (g, size) = integer_terms(layer, x, acc_fmt.frac_bits)
+    n, groups, per, length = cg.shape[0], wg.shape[0], wg.shape[1], cg.shape[3]
+    bound = float(cg.abs().amax()) * float(wg.abs().sum(2).amax()) + float(b0.abs().max())
+    exact = None
+    if bound < _EXACT_F64:  # float64 sums of integers are exact below 2**52, in any order
+        exact = torch.einsum("gok,ngkl->ngol", wg, cg).round().to(torch.int64) + b0
+        layer.overflows += int(((exact < acc_fmt.min_code) | (exact > acc_fmt.max_code)).sum())
+    if acc_fmt.overflow == "wrap" and exact is not None:
+        acc = acc_fmt.fit(exact)  # modular sums do not depend on the order
     else:  # saturation depends on the order: accumulate one product at a time
-        acc = acc_fmt.fit(b0.expand(n, -1, -1, cols.shape[2]).clone())
+        acc = acc_fmt.fit(b0.expand(n, -1, -1, length).clone())
         ci, wi = cg.to(torch.int64), wg.to(torch.int64)
         for k in range(ci.shape[2]):
             acc = acc_fmt.fit(acc + wi[None, :, :, k, None] * ci[:, :, None, k, :])

@@ -9,6 +9,7 @@ from ..errors import InputError
 from ..files import atomic_path, check_out_dir, write_json
 from ..options import check_choice, check_int, check_margin
 from ..progress import Progress
+from .accumulators import accumulator_report, check_policy, size_accumulators
 from .checks import chance_warning, check_model_data
 from .config import check_config_layers, load_config
 from .convert import quant_layers, set_mode, unquantized, wrap_model
@@ -48,6 +49,7 @@ class FlowResult:
     warnings: list = field(default_factory=list)
     validation_size: int = 0
     fold_bn: bool = False
+    accumulators: dict = field(default_factory=dict)
 
 
 # power-of-two codes wider than 5 bits hold no more exponents (choose_pow2 spans at most 16)
@@ -72,7 +74,7 @@ def _check_options(scheme, margin, rule, finetune_epochs, mode, topk, batch_size
 def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetune_epochs=0, finetune_lr=0.005,
                      finetune_activations=False, mode="fp32", device="cpu", fold_bn=False, calib_batches=4,
                      batch_size=500, topk=1, output_index=None, seed=0, config=None, refine=False, strict=False,
-                     widths=None, log=print, stream=None):
+                     widths=None, acc_bits="bound", acc_guard=1, log=print, stream=None):
     """Run Ristretto's flow on ``model`` with ``data`` (a ``Dataset``).
 
     Options are checked first, then the model against the data (shapes, labels,
@@ -83,6 +85,10 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
     keeps whichever of before/after scores higher, and says which.
 
     ``widths`` (a ``Widths``) skips the search and quantizes at those widths.
+    ``acc_bits`` sizes each integer layer's accumulator in exact mode: ``bound``
+    (never overflows), ``observed`` (the calibration data's need plus
+    ``acc_guard`` bits) or a width; ``result.accumulators`` reports both widths
+    per layer and the outputs that overflowed over the validation set in exact mode.
     ``scheme`` defaults to ``dfp``, or to the scheme of ``config``. Layers and
     ops left in float are listed in ``result.unquantized``; ``strict`` refuses
     such a model.
@@ -103,6 +109,8 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
         scheme = cfg_scheme
     scheme = scheme or "dfp"
     _check_options(scheme, margin, rule, finetune_epochs, mode, topk, batch_size)
+    acc_bits = check_policy(acc_bits)
+    check_int("--acc-guard", acc_guard, 0, 16)
     if widths is not None and config is not None:
         raise InputError("--widths and --config both fix the formats; give one")
     warns = []
@@ -146,6 +154,7 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
 
     def in_mode(formats):
         apply_formats(net, formats)
+        size_accumulators(net, batches, acc_bits, guard=acc_guard, observe=False)
         set_mode(net, mode)
         try:
             return score()
@@ -190,6 +199,7 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
         formats = assign_formats(net, stats, scheme, widths, rule=rule, layer_widths=layer_widths)
         apply_formats(net, formats)
 
+    sizing = size_accumulators(net, batches, acc_bits, guard=acc_guard, observe=False)
     set_mode(net, mode)
     before = score()
     passes += 1
@@ -202,6 +212,7 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
             finetune(net, data.x_train, data.y_train, epochs=finetune_epochs, lr=finetune_lr, seed=seed,
                      quantize_activations=finetune_activations, device=device, output_index=output_index,
                      on_epoch=lambda e, loss: bar.step(f"loss {loss:.4f}"))
+        sizing = size_accumulators(net, batches, acc_bits, guard=acc_guard, observe=False)  # observed may move
         set_mode(net, mode)
         after = score()
         passes += 1
@@ -210,6 +221,7 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
             log(f"fine-tuning: top-{topk} {before:.4f} -> {after:.4f}; keeping the fine-tuned weights")
         else:
             net.load_state_dict(saved)
+            sizing = size_accumulators(net, batches, acc_bits, guard=acc_guard, observe=False)
             kept = "before fine-tuning"
             warn(f"fine-tuning lowered top-{topk} from {before:.4f} to {after:.4f}; keeping the weights from before "
                  "fine-tuning")
@@ -218,10 +230,31 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
     if not met:
         warn(f"no {scheme} widths the search may try keep top-{topk} within {margin} points of {baseline:.4f} in "
              f"{mode} mode: best {quantized:.4f} at {widths.to_dict()}")
+    accumulators = {}
+    if sizing:  # widths from the data, then overflow events over the validation set in exact mode
+        sizing = size_accumulators(net, batches, acc_bits, guard=acc_guard)
+        for layer in layers.values():
+            layer.overflows = 0
+        if mode == "exact":
+            score()
+        else:
+            set_mode(net, "exact")
+            try:
+                score()
+            finally:
+                set_mode(net, mode)
+        accumulators = accumulator_report(net, sizing)
+        total = sum(a["overflows"] for a in accumulators.values())
+        if total:
+            warn(f"{total} outputs overflowed their accumulators over the validation set in exact mode: "
+                 + ", ".join(f"{n} {a['overflows']} ({a['bits']} bits)" for n, a in accumulators.items()
+                             if a["overflows"]))
     report = {}
     for name, layer in layers.items():
         report[name] = {g: group_report(stats[name][g], getattr(layer.formats, g))
                         for g in GROUPS if getattr(layer.formats, g) is not None and g in stats[name]}
+        if name in accumulators:
+            report[name]["accumulator"] = accumulators[name]
     disagreement = {}
     try:
         disagreement = compare_modes(net, data.x_val[:100].to(device))
@@ -232,7 +265,7 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
     return FlowResult(net, scheme, rule, mode, widths, {n: layer.formats for n, layer in layers.items()},
                       layer_widths, baseline, quantized, before, passes, search_log, report, disagreement,
                       margin=margin, met=met, finetuned_top1=after, finetune_kept=kept, unquantized=floats,
-                      warnings=warns, validation_size=len(data.x_val), fold_bn=fold_bn)
+                      warnings=warns, validation_size=len(data.x_val), fold_bn=fold_bn, accumulators=accumulators)
 
 
 def _state_dict(net):

@@ -78,6 +78,7 @@ class QuantLayer(nn.Module):
         self.observer = None  # callable(layer, group, tensor) during calibration
         self.acc_bits = 32  # exact mode: accumulator width and overflow policy
         self.overflow = "wrap"
+        self.overflows = 0  # exact mode: outputs whose exact sum did not fit the accumulator, since last reset
 
     @property
     def kind(self):
