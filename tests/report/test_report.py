@@ -123,3 +123,31 @@ def test_report_on_an_onnx_model(tmp_path, lenet, mnist, capsys):
     assert [(p["format"], p["width"]) for p in rep["points"]] == [("float32", 32), ("dfp", 6)]
     assert rep["points"][1]["verified"] and rep["points"][1]["top1"] > 0.9
     capsys.readouterr()
+
+
+def test_a_killed_sweep_resumes_where_it_stopped(tmp_path, monkeypatch, lenet, mnist):
+    import importlib
+
+    import pytest
+
+    from ristretto.report import sweep
+
+    sw = importlib.import_module("ristretto.report.sweep")
+    calls = []
+    _fake_points(monkeypatch, calls)
+    fake = sw._point
+
+    def dies_on_the_third(*args, **kw):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C, or a kill, in the middle of a point
+        return fake(*args, **kw)
+
+    monkeypatch.setattr(sw, "_point", dies_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(lenet, mnist, formats=("dfp",), widths=(4, 5, 6, 7), out_dir=tmp_path, log=lambda m: None)
+    assert calls == [("dfp", 4), ("dfp", 5)]
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache").iterdir()) == ["dfp4", "dfp5", "float3232"]
+    monkeypatch.setattr(sw, "_point", fake)
+    calls.clear()
+    points = sweep(lenet, mnist, formats=("dfp",), widths=(4, 5, 6, 7), out_dir=tmp_path, log=lambda m: None)
+    assert calls == [("dfp", 6), ("dfp", 7)] and [p["width"] for p in points] == [32, 4, 5, 6, 7]
