@@ -209,6 +209,7 @@ def _quantize(args):
 def _export(args):
     from .export import build_network, export_onnx, round_trip
     from .files import check_out_dir
+    from .nn.checks import check_model_data
     from .options import check_int
 
     check_int("--samples", args.samples, 0)
@@ -217,6 +218,7 @@ def _export(args):
     check_out_dir(Path(args.out).parent or ".", option="--out's folder")
     model, data = _model_and_data(args)
     net, scheme = build_network(model, args.config)
+    data, _ = check_model_data(net, data)
     example = data.x_val[:2]
     path = export_onnx(net, args.to, args.out, example)
     print(f"wrote {path} ({'QONNX' if args.to == 'qonnx' else 'ONNX Q/DQ'}, {scheme} formats from {args.config})")

@@ -165,8 +165,10 @@ def export_onnx(net, target, path, example):
                               custom_opsets={_QONNX: 1}, do_constant_folding=False)
         model = onnx.load(str(tmp))
         _name_quantizers(model)
-        if target == "qdq":
-            model = _to_qdq(model)
+        if target == "qdq":  # the float graph to opset 21 first (e.g. ReduceMean's axes become an input)
+            from onnx import version_converter
+
+            model = _to_qdq(version_converter.convert_version(model, 21))
         onnx.checker.check_model(model)
         onnx.save(model, str(tmp))
     return Path(path)

@@ -101,3 +101,40 @@ def test_export_command_after_quantize(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "round trip on 200 validation samples, qonnx vs fp32 mode: 2000 outputs, 0 differ" in out
     assert "MATCH: the exported graph computes fp32 mode bit for bit" in out
+
+
+@pytest.mark.parametrize("target", ["qonnx", "qdq"])
+@pytest.mark.parametrize("which", ["mobile", "signal", "residual-concat-deconv", "onnx-mobile"])
+def test_unseen_models_round_trip(tmp_path, which, target):
+    """Models that are not LeNet (BN folded, depthwise, SE, concat, deconvolution, Conv1d, an ONNX import)."""
+    import warnings
+
+    import torch
+    from nets import MobileRes, Signal1d, real_net, sine_classes
+
+    from ristretto.nn.data import Dataset
+    from ristretto.nn.flow import quantize_network, write_outputs
+    from ristretto.nn.models import load_model
+    from ristretto.nn.schemes import Widths
+
+    torch.manual_seed(0)
+    if which == "signal":
+        model, (x, y) = Signal1d(), sine_classes(120, 0)
+    else:
+        model = {"mobile": MobileRes, "onnx-mobile": MobileRes, "residual-concat-deconv": real_net}[which]()
+        shape = (3, 16, 16) if which == "residual-concat-deconv" else (1, 14, 14)
+        x, y = torch.rand(120, *shape), torch.randint(0, 5, (120,))
+    model.eval()
+    if which == "onnx-mobile":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (x[:2],), str(tmp_path / "m.onnx"), dynamo=False, input_names=["x"],
+                              dynamic_axes={"x": {0: "n"}})
+        model = load_model(str(tmp_path / "m.onnx"))
+    data = Dataset(x[:80], y[:80], x[80:], y[80:])
+    res = quantize_network(model, data, widths=Widths(8, 8, 8), fold_bn=True, log=lambda m: None)
+    write_outputs(res, tmp_path / "q")
+    net, _ = build_network(model, tmp_path / "q" / "config.json")
+    path = export_onnx(net, target, tmp_path / "net.onnx", x[:2])
+    r = round_trip(net, path, target, x[80:])
+    assert r["identical"], r
