@@ -28,7 +28,7 @@ class MinifloatRounder(wiring.Component):
 
     def __init__(self, fmt, *, width, exp_bits):
         self._MustUse__silence = True
-        if not isinstance(fmt, Minifloat) or fmt.inf_nan:
+        if not isinstance(fmt, Minifloat) or fmt.inf_nan or fmt.special:
             raise TypeError(f"fmt must be a Minifloat without inf/NaN, not {fmt!r}")
         self._fmt, self._width, self._exp_bits = fmt, width, exp_bits
         self._MustUse__silence = False

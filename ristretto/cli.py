@@ -407,10 +407,11 @@ def _build_parser():
                    "{'state_dict': ...} and {'model': ...} checkpoints are accepted)")
     p.add_argument("--data", help="npz (x_train, y_train, x_val, y_val), MNIST IDX folder, CIFAR-10 python folder, "
                    "or image folder with train/<class>/ and val/<class>/ (default: built-in MNIST)")
-    p.add_argument("--format", default=None, choices=["dfp", "fixed", "minifloat", "pow2"],
+    p.add_argument("--format", default=None, choices=["dfp", "fixed", "minifloat", "pow2", "fp8"],
                    help="dfp: dynamic fixed point (a fractional length per layer group); fixed: one static "
-                   "fixed point for the net; minifloat: small floats; pow2: power-of-two weights (multiplier-free) "
-                   "with dfp activations (default dfp, or the scheme of --config)")
+                   "fixed point for the net; minifloat: small floats (paper semantics); pow2: power-of-two weights "
+                   "(multiplier-free) with dfp activations; fp8: OCP FP8 E4M3 (e4m3fn) with a power-of-two scale "
+                   "per group, always 8 bits (default dfp, or the scheme of --config)")
     p.add_argument("--error-margin", type=float, default=1.0,
                    help="allowed top-k drop in percentage points, 0..100 (default 1.0)")
     p.add_argument("--rule", default="mse", choices=["max", "percentile", "mse"],

@@ -115,8 +115,8 @@ class MinifloatMacConfig:
             fmt = getattr(self, name)
             if not isinstance(fmt, Minifloat):
                 raise TypeError(f"{name} must be a Minifloat, not {fmt!r}")
-            if fmt.inf_nan:
-                raise ValueError(f"{name} must not have inf/NaN codes (inf_nan=False), not {fmt!r}")
+            if fmt.inf_nan or fmt.special:
+                raise ValueError(f"{name} must not have inf/NaN codes (inf_nan=False, special=None), not {fmt!r}")
         if self.accumulator not in ("fp32", "exact"):
             raise ValueError(f"accumulator must be 'fp32' or 'exact', not {self.accumulator!r}")
         sig = self.a.man_bits + self.w.man_bits + 2

@@ -11,13 +11,14 @@ quantizer node in the graph, computing exactly what fp32 mode computes:
   ``2**exp_min`` holds every one of them, so it passes them unchanged.
 - minifloat: QONNX ``FloatQuant`` (exponent and mantissa widths, exponent bias,
   largest value, ``has_subnormal``, ``has_inf``/``has_nan``, saturation as the
-  format defines them), or Q/DQ to float8e5m2 for an IEEE-style e5m2 (subnormals
-  and inf/NaN) with scale ``2**(15 - bias)``.
+  format defines them), or Q/DQ to float8 e4m3fn, e5m2, e4m3fnuz or e5m2fnuz
+  (a format equal to one of them up to its bias) with scale ``2**(B0 - bias)``.
 
 The graph reads the config the flow wrote; it defines no format of its own.
 """
 
 import copy
+import json
 import warnings
 from pathlib import Path
 
@@ -83,8 +84,10 @@ class _Quant(torch.autograd.Function):
         if isinstance(fmt, Minifloat):
             out = g.op(f"{_QONNX}::FloatQuant", x, _const(g, 1.0), _const(g, float(fmt.exp_bits)),
                         _const(g, float(fmt.man_bits)), _const(g, float(fmt.bias)), _const(g, fmt.max_value),
-                        has_inf_i=int(fmt.inf_nan), has_nan_i=int(fmt.inf_nan), has_subnormal_i=int(fmt.subnormals),
-                        rounding_mode_s="ROUND", saturation_i=int(not fmt.inf_nan), ristretto_group_s=where)
+                        has_inf_i=int(fmt.inf_nan), has_nan_i=int(fmt.inf_nan or bool(fmt.special)),
+                        has_subnormal_i=int(fmt.subnormals), rounding_mode_s="ROUND",
+                        saturation_i=int(not fmt.inf_nan and fmt.saturating), ristretto_group_s=where,
+                        ristretto_format_s=json.dumps(fmt.to_dict()))
         else:
             scale, bits = _grid(fmt)
             out = g.op(f"{_QONNX}::Quant", x, _const(g, scale), _const(g, 0.0), _const(g, float(bits)),
@@ -99,10 +102,20 @@ def _qdq_check(fmt, where):
         return
     if isinstance(fmt, PowerOfTwo) and _grid(fmt)[1] <= 16:
         return
-    if isinstance(fmt, Minifloat) and (fmt.exp_bits, fmt.man_bits, fmt.subnormals, fmt.inf_nan) == (5, 2, True, True):
+    if _float8(fmt) is not None:
         return
     raise ExportError(f"layer {where}: {fmt.slug} is not expressible as ONNX QuantizeLinear/DequantizeLinear (int4, "
-                      "int8 or int16 with power-of-two scales, or IEEE-style float8 e5m2); use --to qonnx")
+                      "int8 or int16 with power-of-two scales, or float8 e4m3fn, e5m2, e4m3fnuz, e5m2fnuz of any "
+                      "bias); use --to qonnx")
+
+
+def _float8(fmt):
+    """``(ONNX type name, its standard bias)`` of a minifloat that is an ONNX float8 type up to a power-of-two scale."""
+    if not isinstance(fmt, Minifloat) or not fmt.subnormals:
+        return None
+    key = (fmt.exp_bits, fmt.man_bits, fmt.inf_nan, fmt.special)
+    return {(5, 2, True, None): ("FLOAT8E5M2", 15), (4, 3, False, "fn"): ("FLOAT8E4M3FN", 7),
+            (4, 3, False, "fnuz"): ("FLOAT8E4M3FNUZ", 8), (5, 2, False, "fnuz"): ("FLOAT8E5M2FNUZ", 16)}.get(key)
 
 
 class _ExportLayer(nn.Module):
@@ -164,26 +177,37 @@ def export_onnx(net, target, path, example):
                               output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
                               custom_opsets={_QONNX: 1}, do_constant_folding=False)
         model = onnx.load(str(tmp))
-        _name_quantizers(model)
+        floats = _name_quantizers(model)
         if target == "qdq":  # the float graph to opset 21 first (e.g. ReduceMean's axes become an input)
             from onnx import version_converter
 
-            model = _to_qdq(version_converter.convert_version(model, 21))
+            model = _to_qdq(version_converter.convert_version(model, 21), floats)
         onnx.checker.check_model(model)
         onnx.save(model, str(tmp))
     return Path(path)
 
 
 def _name_quantizers(model):
-    """Name each quantizer node after its layer and group (kept in a private attribute during export)."""
+    """Name each quantizer node after its layer and group; return ``{name: format}`` of the minifloat ones.
+
+    Both travel in private attributes during the export and are removed here.
+    """
+    from ..formats import from_dict
+
+    formats = {}
     for node in model.graph.node:
         for a in list(node.attribute):
             if a.name == "ristretto_group":
                 node.name = a.s.decode()
                 node.attribute.remove(a)
+        for a in list(node.attribute):
+            if a.name == "ristretto_format":
+                formats[node.name] = from_dict(json.loads(a.s.decode()))
+                node.attribute.remove(a)
+    return formats
 
 
-def _to_qdq(model):
+def _to_qdq(model, floats):
     """Rewrite QONNX ``Quant``/``FloatQuant`` nodes as ``QuantizeLinear``/``DequantizeLinear`` pairs (opset 21)."""
     import onnx
     from onnx import TensorProto, helper
@@ -197,9 +221,12 @@ def _to_qdq(model):
             continue
         x, out, where = node.input[0], node.output[0], node.name
         if node.op_type == "FloatQuant":
-            scale = 2.0 ** (float(consts[node.input[4]]) - 15)
-            zp = helper.make_tensor(f"{where}.zero_point", TensorProto.FLOAT8E5M2, [], [0.0])
-            extra = {"saturate": 0}
+            fmt = floats[where]
+            kind, bias0 = _float8(fmt)
+            scale = 2.0 ** (bias0 - fmt.bias)  # our values are the standard type's times 2**(bias0 - bias)
+            zp = helper.make_tensor(f"{where}.zero_point", getattr(TensorProto, kind), [], [0.0])
+            # IEEE e5m2 overflows to inf (saturate=0); the finite types as the format says
+            extra = {"saturate": int(bool(fmt.special) and fmt.saturating)}
         else:
             scale, bits = float(consts[node.input[1]]), int(consts[node.input[3]])
             # int4/int8/int16 saturate exactly like a dfp of 4/8/16 bits; pre-rounded power-of-two

@@ -7,10 +7,11 @@ synthesis reports) reads its numbers from the value classes defined here.
 from ._base import Format
 from .fixed import DynamicFixedPoint
 from .minifloat import Minifloat
+from .named import NAMED, named
 from .pow2 import PowerOfTwo
 from .rounding import ROUNDING_MODES
 
-__all__ = ["Format", "DynamicFixedPoint", "Minifloat", "PowerOfTwo", "ROUNDING_MODES", "from_dict",
+__all__ = ["Format", "DynamicFixedPoint", "Minifloat", "PowerOfTwo", "ROUNDING_MODES", "from_dict", "named", "NAMED",
            "FLOAT32", "FLOAT16", "BFLOAT16"]
 
 #: IEEE binary32, binary16 and bfloat16 as minifloats (codes are their bit patterns).

@@ -35,6 +35,16 @@ class Minifloat(Format):
         ``toward_zero`` to the largest finite value. NaN propagates. Default
         ``False``: every exponent code is a normal binade, NaN input raises,
         overflow and ±inf saturate to ±``max_value``.
+    special : {None, "fn", "fnuz"}
+        The OCP/ml_dtypes finite encodings (``inf_nan`` must be False): ``"fn"``
+        has no infinities and one NaN per sign at all-ones exponent and mantissa
+        (float8_e4m3fn: largest 448); ``"fnuz"`` has no infinities, no negative
+        zero, and one NaN at the negative-zero code ``1 << (E + M)``. Both keep
+        every other exponent code a normal binade and propagate NaN.
+    saturating : bool
+        For ``special`` formats: overflow and ±inf saturate to ±``max_value``
+        (default, OCP's saturating conversion), or with ``False`` become NaN
+        (OCP's non-saturating conversion; what ml_dtypes casts do).
 
     Notes
     -----
@@ -51,6 +61,8 @@ class Minifloat(Format):
     bias: int = None
     subnormals: bool = False
     inf_nan: bool = False
+    special: str = None
+    saturating: bool = True
 
     def __post_init__(self):
         check_int("Exponent width (exp_bits)", self.exp_bits, 1, 8)
@@ -61,6 +73,16 @@ class Minifloat(Format):
         for name in ("subnormals", "inf_nan"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, not {getattr(self, name)!r}")
+        if self.special not in (None, "fn", "fnuz"):
+            raise ValueError(f"special must be None, 'fn' or 'fnuz', not {self.special!r}")
+        if not isinstance(self.saturating, bool):
+            raise TypeError(f"saturating must be a bool, not {self.saturating!r}")
+        if not self.saturating and not self.special:
+            raise ValueError("saturating=False (overflow to NaN) needs a special encoding ('fn' or 'fnuz')")
+        if self.special and self.inf_nan:
+            raise ValueError(f"special={self.special!r} is a finite encoding: it excludes inf_nan=True")
+        if self.special == "fn" and self.exp_bits == 1 and self.man_bits == 0:
+            raise ValueError("Minifloat(exp_bits=1, man_bits=0, special='fn') has no finite non-zero value")
         if self.inf_nan and self.man_bits == 0:
             raise ValueError(
                 f"Minifloat(exp_bits={self.exp_bits}, man_bits=0, inf_nan=True) has no NaN code; "
@@ -90,11 +112,14 @@ class Minifloat(Format):
     @property
     def emax(self):
         """Exponent of the largest finite binade."""
-        top = (1 << self.exp_bits) - (2 if self.inf_nan else 1)
+        reserved = self.inf_nan or (self.special == "fn" and self.man_bits == 0)  # a whole binade of specials
+        top = (1 << self.exp_bits) - (2 if reserved else 1)
         return top - self.bias
 
     @property
     def max_value(self):
+        if self.special == "fn" and self.man_bits > 0:  # the top mantissa of the top binade is NaN
+            return 2.0 ** self.emax * (2.0 - 2.0 ** (1 - self.man_bits))
         return 2.0 ** self.emax * (2.0 - 2.0 ** -self.man_bits)
 
     @property
@@ -110,15 +135,21 @@ class Minifloat(Format):
         s = f"mf{self.bits}e{self.exp_bits}m{self.man_bits}"
         if self.bias != (1 << (self.exp_bits - 1)) - 1:
             s += f"b{signed_slug(self.bias)}"
-        return s + ("s" if self.subnormals else "") + ("i" if self.inf_nan else "")
+        return s + ("s" if self.subnormals else "") + ("i" if self.inf_nan else "") + (self.special or "") + \
+            ("" if self.saturating else "nan")
 
     def to_dict(self):
-        return {"kind": "minifloat", "exp_bits": self.exp_bits, "man_bits": self.man_bits,
-                "bias": self.bias, "subnormals": self.subnormals, "inf_nan": self.inf_nan}
+        d = {"kind": "minifloat", "exp_bits": self.exp_bits, "man_bits": self.man_bits,
+             "bias": self.bias, "subnormals": self.subnormals, "inf_nan": self.inf_nan}
+        if self.special:  # absent for the IEEE and paper encodings, as before
+            d["special"] = self.special
+            if not self.saturating:
+                d["saturating"] = False
+        return d
 
     @property
     def _propagates_nan(self):
-        return self.inf_nan
+        return self.inf_nan or self.special is not None
 
     @property
     def _float32_exact(self):
@@ -139,6 +170,8 @@ class Minifloat(Format):
         if self.inf_nan:  # one quiet NaN pattern per sign
             top = exp_code == (1 << self.exp_bits) - 1
             ok &= ~top | (man == 0) | (man == 1 << (m_bits - 1))
+        if self.special == "fnuz" and not self.subnormals:  # the NaN code is exponent 0, mantissa 0: canonical
+            ok |= c == 1 << (self.exp_bits + m_bits)
         return ok
 
     # -- numerics ----------------------------------------------------------
@@ -158,7 +191,10 @@ class Minifloat(Format):
             v = torch.where(over, self.max_value, v)
             if self.inf_nan:  # IEEE: toward_zero keeps an infinite input infinite
                 v = torch.where(torch.isinf(x), torch.inf, v)
-        return torch.copysign(v, x)
+        if not self.saturating:  # OCP non-saturating conversion: overflow and infinities become NaN
+            v = torch.where(over | torch.isinf(x), torch.nan, v)
+        v = torch.copysign(v, x)
+        return v + 0.0 if self.special == "fnuz" else v  # no negative zero: -0 + 0 is +0
 
     def _encode_values(self, v):
         int_dtype, frac, _ = FLOAT_LAYOUT[v.dtype]
@@ -174,8 +210,15 @@ class Minifloat(Format):
             special = ~torch.isfinite(a)
             exp_code = torch.where(special, (1 << e_bits) - 1, exp_code)
             man = torch.where(torch.isinf(a), 0, torch.where(torch.isnan(a), 1 << (m_bits - 1), man))
+        nan = torch.isnan(a)
+        if self.special == "fn":  # NaN: all-ones exponent and mantissa
+            exp_code = torch.where(nan, (1 << e_bits) - 1, exp_code)
+            man = torch.where(nan, (1 << m_bits) - 1, man)
         sign = torch.signbit(v).to(torch.int64)
-        return (sign << (e_bits + m_bits)) | (exp_code.to(torch.int64) << m_bits) | man.to(torch.int64)
+        code = (sign << (e_bits + m_bits)) | (exp_code.to(torch.int64) << m_bits) | man.to(torch.int64)
+        if self.special == "fnuz":  # NaN is the negative-zero code; there is no -0
+            code = torch.where(nan, 1 << (e_bits + m_bits), torch.where(v == 0, 0, code))
+        return code
 
     def _decode_codes(self, c):
         e_bits, m_bits = self.exp_bits, self.man_bits
@@ -187,4 +230,9 @@ class Minifloat(Format):
         if self.inf_nan:
             top = exp_code == (1 << e_bits) - 1
             v = torch.where(top, torch.where(man == 0, torch.inf, torch.nan), v)
-        return torch.where(((c >> (e_bits + m_bits)) & 1) == 1, -v, v)
+        if self.special == "fn":
+            v = torch.where((exp_code == (1 << e_bits) - 1) & (man == (1 << m_bits) - 1), torch.nan, v)
+        v = torch.where(((c >> (e_bits + m_bits)) & 1) == 1, -v, v)
+        if self.special == "fnuz":
+            v = torch.where(c == 1 << (e_bits + m_bits), torch.nan, v)
+        return v

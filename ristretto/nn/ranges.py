@@ -8,7 +8,8 @@ import torch
 from ..formats import DynamicFixedPoint, Minifloat, PowerOfTwo
 from .convert import quant_layers
 
-__all__ = ["GroupStats", "RULES", "calibrate", "choose_dfp", "choose_minifloat", "choose_pow2", "group_report"]
+__all__ = ["GroupStats", "RULES", "calibrate", "choose_dfp", "choose_fp8", "choose_minifloat", "choose_pow2",
+           "group_report"]
 
 RULES = ("max", "percentile", "mse")
 _SAMPLE = 1 << 15  # values kept per group for percentile and MSE choices
@@ -131,6 +132,35 @@ def choose_minifloat(stats, bits, rule="max", *, exp_bits=None, percentile=99.99
         return first
     cands = [first] + [_minifloat_or_none(ee, bits - 1 - ee, for_range(ee, bound) + d)
                        for ee in range(1, min(6, bits - 1) + 1) for d in range(-1, 3)]
+    return _pick(cands, stats.values(), rule)
+
+
+def choose_fp8(stats, rule="max", *, percentile=99.99):
+    """OCP FP8 E4M3 (``float8_e4m3fn``) scaled by a power of two, as a bias: the finest that holds ``max|x|``.
+
+    The format keeps e4m3fn's codes (subnormals, NaN at S.1111.111, no
+    infinities, saturating) with its exponent bias moved by the scale's
+    exponent, so it is exactly what ONNX ``QuantizeLinear`` to float8e4m3fn with
+    a power-of-two scale computes. ``mse`` also tries the neighbouring scales.
+    """
+    import dataclasses
+
+    from ..formats import named
+
+    base = named("float8_e4m3fn")
+    bound = _bound(stats, rule, percentile)
+    b = base.bias + (math.floor(math.log2(base.max_value / bound)) if bound > 0 else 0)
+
+    def fmt(bias):
+        try:
+            return dataclasses.replace(base, bias=bias)
+        except ValueError:
+            return None
+
+    cands = [fmt(b)] if rule != "mse" else [fmt(b + d) for d in range(-1, 3)]
+    cands = [c for c in cands if c is not None]
+    if not cands:
+        raise ValueError(f"No power-of-two scale of float8_e4m3fn covers max |x| = {bound:g} within float32")
     return _pick(cands, stats.values(), rule)
 
 

@@ -5,11 +5,11 @@ from dataclasses import asdict, dataclass
 from ..formats import DynamicFixedPoint
 from .convert import quant_layers
 from .layers import LayerFormats
-from .ranges import choose_dfp, choose_minifloat, choose_pow2
+from .ranges import choose_dfp, choose_fp8, choose_minifloat, choose_pow2
 
 __all__ = ["SCHEMES", "Widths", "assign_formats", "apply_formats"]
 
-SCHEMES = ("dfp", "fixed", "minifloat", "pow2")
+SCHEMES = ("dfp", "fixed", "minifloat", "pow2", "fp8")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ def _fixed(bits, il):
 def _activation(scheme, stats, bits, rule, il):
     if bits is None:
         return None
+    if scheme == "fp8":
+        return choose_fp8(stats, rule)
     if scheme == "minifloat":
         return choose_minifloat(stats, bits, rule)
     if scheme == "fixed":
@@ -49,6 +51,8 @@ def _activation(scheme, stats, bits, rule, il):
 def _weight(scheme, stats, bits, rule, il):
     if bits is None:
         return None
+    if scheme == "fp8":
+        return choose_fp8(stats, rule)
     if scheme == "minifloat":
         return choose_minifloat(stats, bits, rule)
     if scheme == "pow2":
@@ -61,6 +65,8 @@ def _weight(scheme, stats, bits, rule, il):
 def _bias(scheme, stats, wb, ab, rule, il):
     if stats is None or wb is None:
         return None
+    if scheme == "fp8":
+        return choose_fp8(stats, rule)
     if scheme == "minifloat":
         return choose_minifloat(stats, wb, rule)
     bits = min(24, (ab or 8) + (wb if scheme != "pow2" else 8))
@@ -74,6 +80,7 @@ def assign_formats(net, stats, scheme, widths, *, rule="mse", layer_widths=None)
     - ``fixed``: one integer length for the whole net (static fixed point).
     - ``minifloat``: paper-semantics minifloats, the bias chosen per group.
     - ``pow2``: power-of-two weights (``widths`` of the code, sign included), DFP activations.
+    - ``fp8``: OCP FP8 E4M3 (float8_e4m3fn) with a power-of-two scale per group; always 8 bits.
 
     The bias gets its own format, ``min(24, act + weight)`` bits wide (the
     product width, added in the accumulator); unlike the original it is not

@@ -47,6 +47,46 @@ def test_integer_formats_round_trip_bit_for_bit(lenet, mnist, tmp_path, target, 
     assert set(r["layers"]) == {"conv1", "conv2", "fc1", "fc2"} and not any(r["layers"].values())
 
 
+def _float8_config(tmp_path, fmt):
+    path = tmp_path / "f8.json"
+    groups = {g: fmt.to_dict() for g in ("input", "weight", "bias", "output")}
+    layers = dict.fromkeys(("conv1", "conv2", "fc1", "fc2"), groups)
+    path.write_text(json.dumps({"scheme": "minifloat", "widths": {}, "layers": layers}))
+    return path
+
+
+FLOAT8 = {"e4m3fn": ("float8_e4m3fn", {}), "e4m3fn-scaled": ("float8_e4m3fn", {"bias": 4}),
+          "e4m3fn-nonsaturating": ("float8_e4m3fn", {"saturating": False}),
+          "e5m2-scaled": ("float8_e5m2", {"bias": 12}),
+          "e4m3fnuz": ("float8_e4m3fnuz", {}), "e5m2fnuz": ("float8_e5m2fnuz", {})}
+
+
+@pytest.mark.parametrize("target", ["qdq", "qonnx"])
+@pytest.mark.parametrize("case", list(FLOAT8))
+def test_float8_formats_round_trip_bit_for_bit(lenet, mnist, tmp_path, target, case):
+    import dataclasses
+
+    from ristretto.formats import named
+
+    name, change = FLOAT8[case]
+    net, _ = build_network(lenet, _float8_config(tmp_path, dataclasses.replace(named(name), **change)))
+    path = export_onnx(net, target, tmp_path / "net.onnx", mnist.x_val[:2])
+    r = round_trip(net, path, target, mnist.x_val[:SAMPLES])
+    assert r["identical"], r
+
+
+def test_fp8_scheme_exports_as_float8_e4m3fn(tmp_path, capsys):
+    import onnx
+
+    assert main(["quantize", "--format", "fp8", "--mode", "exact", "--out", str(tmp_path / "q")]) == 0
+    capsys.readouterr()
+    assert main(["export", "--to", "qdq", "--config", str(tmp_path / "q" / "config.json"), "--samples", "300",
+                 "--out", str(tmp_path / "fp8.onnx")]) == 0
+    assert "MATCH" in capsys.readouterr().out
+    zps = [i for i in onnx.load(str(tmp_path / "fp8.onnx")).graph.initializer if i.name.endswith(".zero_point")]
+    assert len(zps) == 16 and {z.data_type for z in zps} == {onnx.TensorProto.FLOAT8E4M3FN}
+
+
 @pytest.mark.parametrize("target", ["qdq", "qonnx"])
 def test_float8_e5m2_round_trips_bit_for_bit(lenet, mnist, tmp_path, target):
     net, _ = build_network(lenet, _e5m2_config(tmp_path))

@@ -66,7 +66,9 @@ def test_rounder_equals_formats_encode(fmt):
 
 
 @pytest.mark.parametrize(("kwargs", "exc", "msg"), [
-    ({"a": M(4, 3, inf_nan=True)}, ValueError, r"^a must not have inf/NaN codes \(inf_nan=False\), not Minifloat"),
+    ({"a": M(4, 3, inf_nan=True)}, ValueError,
+     r"^a must not have inf/NaN codes \(inf_nan=False, special=None\), not Minifloat"),
+    ({"w": M(4, 3, special="fn")}, ValueError, r"^w must not have inf/NaN codes"),
     ({"a": M(5, 20)}, ValueError, r"^Products of mf26e5m20 and mf8e4m3 have 25 significant bits, more than"),
     ({"a": M(8, 3, bias=128)}, ValueError, r"span .* outside float32's normal range \[2\*\*-126, 2\*\*128\); choose"),
     ({"accumulator": "fp16"}, ValueError, r"^accumulator must be 'fp32' or 'exact', not 'fp16'$"),
