@@ -8,7 +8,7 @@ from torch import nn
 
 from ..formats import from_dict
 
-__all__ = ["LayerFormats", "QuantLayer", "QUANTIZABLE", "ste_quantize"]
+__all__ = ["LayerFormats", "QuantLayer", "QUANTIZABLE", "add_unique", "ste_quantize"]
 
 QUANTIZABLE = (nn.Conv2d, nn.Conv1d, nn.Linear, nn.ConvTranspose2d)
 GROUPS = ("input", "weight", "bias", "output")
@@ -32,6 +32,16 @@ class LayerFormats:
 
     def _all(self):
         return (self.input, self.weight, self.bias, self.output)
+
+
+def add_unique(parent, base, module):
+    """Register ``module`` on ``parent`` as ``base``, or ``base_2``, ``base_3`` ... if taken; return the name."""
+    name, k = base, 1
+    while hasattr(parent, name):
+        k += 1
+        name = f"{base}_{k}"
+    parent.add_module(name, module)
+    return name
 
 
 class _STE(torch.autograd.Function):

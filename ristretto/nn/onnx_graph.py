@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import add_unique
+
 __all__ = ["OnnxGraph", "SUPPORTED_OPS", "load_onnx"]
 
 _LAYERS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization")
@@ -226,12 +228,7 @@ class OnnxGraph(nn.Module):
         base = re.sub(r"[^0-9A-Za-z_]", "_", base).strip("_") or node.op_type.lower()
         if base[0].isdigit():
             base = f"{node.op_type.lower()}_{base}"
-        name, k = base, 1
-        while hasattr(self, name):
-            k += 1
-            name = f"{base}_{k}"
-        self.add_module(name, layer)
-        return name
+        return add_unique(self, base, layer)
 
     def float_ops(self):
         """Graph operations that compute with constant tensors and stay in float32 (``unquantized``)."""

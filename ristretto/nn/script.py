@@ -12,6 +12,8 @@ import re
 import torch
 from torch import nn
 
+from .layers import add_unique
+
 __all__ = ["ScriptGraph"]
 
 _PRIMS = ("prim::ListConstruct", "prim::TupleConstruct", "prim::ListUnpack", "prim::TupleUnpack",
@@ -98,12 +100,7 @@ class ScriptGraph(nn.Module):
             if bias is not None:
                 layer.bias.copy_(bias)
         base = re.sub(r"\.weight.*$", "", ins[1].removeprefix("self.")).replace(".", "_") or "layer"
-        name, k = base, 1
-        while hasattr(self, name):
-            k += 1
-            name = f"{base}_{k}"
-        self.add_module(name, layer)
-        return name
+        return add_unique(self, base, layer)
 
     def forward(self, *args):
         env = dict(self._consts)
