@@ -5,13 +5,14 @@ synthesis reports) reads its numbers from the value classes defined here.
 """
 
 from ._base import Format
+from .e8m0 import E8M0
 from .fixed import DynamicFixedPoint
 from .minifloat import Minifloat
 from .named import NAMED, named
 from .pow2 import PowerOfTwo
 from .rounding import ROUNDING_MODES
 
-__all__ = ["Format", "DynamicFixedPoint", "Minifloat", "PowerOfTwo", "ROUNDING_MODES", "from_dict", "named", "NAMED",
+__all__ = ["Format", "DynamicFixedPoint", "E8M0", "Minifloat", "PowerOfTwo", "ROUNDING_MODES", "from_dict", "named", "NAMED",
            "FLOAT32", "FLOAT16", "BFLOAT16"]
 
 #: IEEE binary32, binary16 and bfloat16 as minifloats (codes are their bit patterns).
@@ -19,7 +20,7 @@ FLOAT32 = Minifloat(8, 23, subnormals=True, inf_nan=True)
 FLOAT16 = Minifloat(5, 10, subnormals=True, inf_nan=True)
 BFLOAT16 = Minifloat(8, 7, subnormals=True, inf_nan=True)
 
-_KINDS = {"dfp": DynamicFixedPoint, "minifloat": Minifloat, "pow2": PowerOfTwo}
+_KINDS = {"dfp": DynamicFixedPoint, "minifloat": Minifloat, "pow2": PowerOfTwo, "e8m0": E8M0}
 
 
 def from_dict(d):

@@ -1,5 +1,6 @@
 """Formats by their ml_dtypes / OCP names (float8_e4m3fn, float4_e2m1fn, ...)."""
 
+from .e8m0 import E8M0
 from .minifloat import Minifloat
 
 __all__ = ["NAMED", "named"]
@@ -21,6 +22,7 @@ NAMED = {
     "float6_e2m3fn": Minifloat(2, 3, subnormals=True),
     "float6_e3m2fn": Minifloat(3, 2, subnormals=True),
     "float4_e2m1fn": Minifloat(2, 1, subnormals=True),
+    "float8_e8m0fnu": E8M0(),
     "float16": _ieee(5, 10),
     "bfloat16": _ieee(8, 7),
 }

@@ -32,7 +32,7 @@ def test_defaults_are_resolved_so_equal_formats_compare_equal():
 
 @pytest.mark.parametrize(("d", "exc", "msg"), [
     ([1], TypeError, r"^Format description must be a dict, not \[1\]$"),
-    ({"bits": 8}, ValueError, r"^Format kind must be one of 'dfp', 'minifloat', 'pow2', not None \(in"),
+    ({"bits": 8}, ValueError, r"^Format kind must be one of 'dfp', 'minifloat', 'pow2', 'e8m0', not None \(in"),
     ({"kind": "posit"}, ValueError, r"^Format kind must be one of .*, not 'posit'"),
     ({"kind": "dfp", "bits": 8, "frac_bits": 2, "fl": 3}, ValueError,
      r"^Unknown parameter\(s\) fl for a 'dfp' format; expected \['bits', 'frac_bits'\]$"),

@@ -25,7 +25,7 @@ def _as_codes(values, dtype, bits):
 
 def _nonsat(f):
     """The NaN-producing variant ml_dtypes casts implement (saturation is OCP's default, ours too)."""
-    return dataclasses.replace(f, saturating=False) if f.special else f
+    return dataclasses.replace(f, saturating=False) if getattr(f, "special", None) else f
 
 
 @pytest.mark.parametrize("name", list(NAMED))
@@ -62,8 +62,16 @@ def test_float32_inputs_round_as_ml_dtypes_casts(name):
     ours = f.quantize(torch.from_numpy(x)).numpy()
     nan = np.isnan(theirs)
     assert np.array_equal(np.isnan(ours), nan)
-    assert np.array_equal(ours[~nan].view(np.int32), theirs[~nan].view(np.int32))
-    assert np.array_equal(f.encode(torch.from_numpy(x)).numpy()[~nan], codes[~nan])
+    same = ~nan
+    if name == "float8_e8m0fnu":
+        # ml_dtypes sends float32 subnormals in (2**-127, 2**-126) to 2**-126 (e.g. 1.18 * 2**-127); the
+        # nearest power of two there is 2**-127 below 1.5 * 2**-127. Everything else agrees.
+        sub = (np.abs(x) < 2.0**-126) & (x > 0)
+        assert np.all(ours[sub] == np.where(x[sub] >= 1.5 * 2.0**-127, 2.0**-126, 2.0**-127).astype(np.float32))
+        assert np.all(sub[~nan & (ours != theirs)])
+        same &= ~sub
+    assert np.array_equal(ours[same].view(np.int32), theirs[same].view(np.int32))
+    assert np.array_equal(f.encode(torch.from_numpy(x)).numpy()[same], codes[same])
 
 
 def _exact_nearest_even(f, x):
