@@ -12,8 +12,8 @@ from .named import NAMED, named
 from .pow2 import PowerOfTwo
 from .rounding import ROUNDING_MODES
 
-__all__ = ["Format", "DynamicFixedPoint", "E8M0", "Minifloat", "PowerOfTwo", "ROUNDING_MODES", "from_dict", "named", "NAMED",
-           "FLOAT32", "FLOAT16", "BFLOAT16"]
+__all__ = ["Format", "DynamicFixedPoint", "E8M0", "Minifloat", "PowerOfTwo", "ROUNDING_MODES", "from_dict", "named",
+           "NAMED", "FLOAT32", "FLOAT16", "BFLOAT16"]
 
 #: IEEE binary32, binary16 and bfloat16 as minifloats (codes are their bit patterns).
 FLOAT32 = Minifloat(8, 23, subnormals=True, inf_nan=True)
