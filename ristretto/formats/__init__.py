@@ -8,12 +8,13 @@ from ._base import Format
 from .e8m0 import E8M0
 from .fixed import DynamicFixedPoint
 from .minifloat import Minifloat
+from .mx import MXFormat
 from .named import NAMED, named
 from .pow2 import PowerOfTwo
 from .rounding import ROUNDING_MODES
 
-__all__ = ["Format", "DynamicFixedPoint", "E8M0", "Minifloat", "PowerOfTwo", "ROUNDING_MODES", "from_dict", "named",
-           "NAMED", "FLOAT32", "FLOAT16", "BFLOAT16"]
+__all__ = ["Format", "DynamicFixedPoint", "E8M0", "Minifloat", "MXFormat", "PowerOfTwo", "ROUNDING_MODES",
+           "from_dict", "named", "NAMED", "FLOAT32", "FLOAT16", "BFLOAT16"]
 
 #: IEEE binary32, binary16 and bfloat16 as minifloats (codes are their bit patterns).
 FLOAT32 = Minifloat(8, 23, subnormals=True, inf_nan=True)
@@ -37,6 +38,8 @@ def from_dict(d):
         raise TypeError(f"Format description must be a dict, not {d!r}")
     params = dict(d)
     kind = params.pop("kind", None)
+    if kind == "mx":
+        return MXFormat.from_dict(d)
     if kind not in _KINDS:
         raise ValueError(
             f"Format kind must be one of {', '.join(map(repr, _KINDS))}, not {kind!r} (in {d!r})"
