@@ -46,7 +46,7 @@ def _output_arg(text):
 
 
 def _describe(args):
-    from .formats import from_dict
+    from .formats import MXFormat, from_dict
 
     try:
         spec = json.loads(args.spec)
@@ -54,6 +54,11 @@ def _describe(args):
         raise InputError(f"the format must be JSON, e.g. '{{\"kind\": \"dfp\", \"bits\": 8, \"frac_bits\": 5}}' "
                          f"({err.msg} at column {err.colno})") from None
     fmt = from_dict(spec)
+    if isinstance(fmt, MXFormat):
+        e = fmt.element
+        print(f"{fmt!r}\n  slug {fmt.slug}: blocks of {fmt.block_size} {e.slug} elements ({e.bits} bits, largest "
+              f"{e.max_value:g}, emax {fmt.emax}) sharing one E8M0 scale 2**-127 .. 2**127")
+        return
     print(f"{fmt!r}\n  slug {fmt.slug}, {fmt.bits} bits, range [{fmt.min_value:g}, {fmt.max_value:g}], "
           f"smallest positive {fmt.min_positive:g}, {len(fmt.codes())} canonical codes")
 

@@ -502,6 +502,12 @@ CASES = [
     ("formats-bad-kind", "spec", ["formats", '{"kind": "int"}'], "Format kind"),
     ("formats-bad-bits", "spec", ["formats", '{"kind": "dfp", "bits": 99, "frac_bits": 5}'], "Word width"),
     ("formats-not-object", "spec", ["formats", "[1]"], "must be a dict"),
+    ("formats-mx-no-element", "spec", ["formats", '{"kind": "mx"}'], "needs 'element'"),
+    ("formats-mx-bad-element", "spec", ["formats", '{"kind": "mx", "element": {"kind": "dfp", "bits": 16, '
+                                                   '"frac_bits": 2}}'], "at most 8 bits"),
+    ("formats-mx-block", "spec", ["formats", '{"kind": "mx", "element": {"kind": "e8m0"}, "block_size": 32}'],
+     "must be a Minifloat or DynamicFixedPoint"),
+    ("formats-e8m0-params", "spec", ["formats", '{"kind": "e8m0", "bits": 8}'], "Unknown parameter"),
     # -- liberty -------------------------------------------------------------------------------------
     ("liberty-missing", "liberty", ["hw", "synth", "fixed8", "--liberty", "{d}/nope.lib"], "does not exist"),
     ("liberty-empty", "liberty", ["hw", "synth", "fixed8", "--liberty", "{d}/lib_empty.lib"], "is empty"),

@@ -44,3 +44,12 @@ def test_hw_verify_prints_the_first_mismatch(monkeypatch, capsys):
     assert main(["hw", "verify", "fixed8", "--fast", "--random", "400"]) == 1
     out = capsys.readouterr().out
     assert "FAIL:" in out and "first at vector" in out and "out expected" in out
+
+
+def test_formats_describes_named_and_mx_formats(capsys):
+    from ristretto.formats import MXFormat, named
+
+    main(["formats", __import__("json").dumps(MXFormat(named("float4_e2m1fn")).to_dict())])
+    assert "blocks of 32 mf4e2m1s elements (4 bits, largest 6, emax 2) sharing one E8M0 scale" in capsys.readouterr().out
+    main(["formats", '{"kind": "e8m0"}'])
+    assert "slug e8m0, 8 bits" in capsys.readouterr().out

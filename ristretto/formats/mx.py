@@ -64,6 +64,10 @@ class MXFormat:
     def from_dict(cls, d):
         from . import from_dict
 
+        unknown = sorted(set(d) - {"kind", "element", "block_size"})
+        if "element" not in d or unknown:
+            raise ValueError(f"An 'mx' format needs 'element' (a format dict) and optionally 'block_size'; "
+                             f"got keys {sorted(d)}")
         return cls(from_dict(d["element"]), d.get("block_size", 32))
 
     # -- blocks ------------------------------------------------------------------------------------
