@@ -50,6 +50,7 @@ def test_formats_describes_named_and_mx_formats(capsys):
     from ristretto.formats import MXFormat, named
 
     main(["formats", __import__("json").dumps(MXFormat(named("float4_e2m1fn")).to_dict())])
-    assert "blocks of 32 mf4e2m1s elements (4 bits, largest 6, emax 2) sharing one E8M0 scale" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "blocks of 32 mf4e2m1s elements (4 bits, largest 6, emax 2) sharing one E8M0 scale" in out
     main(["formats", '{"kind": "e8m0"}'])
     assert "slug e8m0, 8 bits" in capsys.readouterr().out
