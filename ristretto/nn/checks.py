@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from .evaluate import select_output
+from .evaluate import class_scores, select_output
 
 __all__ = ["check_model_data", "chance_warning"]
 
@@ -65,7 +65,7 @@ def check_model_data(net, data, *, topk=1, output_index=None, device="cpu"):
         msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(f"The model does not accept the data's inputs of shape {shape} ({type(err).__name__}: "
                          f"{msg[:200]}); {_expects(net)}{hint}") from None
-    scores = select_output(out, output_index)
+    scores = class_scores(select_output(out, output_index))
     if not isinstance(scores, torch.Tensor) or scores.ndim != 2:
         got = list(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
         raise InputError(f"The scored model output must be [batch, classes], not {got}; choose another output "

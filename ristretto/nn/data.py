@@ -28,7 +28,8 @@ class DataError(InputError):
 
 @dataclass
 class Dataset:
-    """Train and validation tensors: images ``[N, C, H, W]`` or signals ``[N, C, L]`` float32, labels ``[N]`` int64.
+    """Train and validation tensors, float32: images ``[N, C, H, W]``, signals ``[N, C, L]`` or feature
+    vectors ``[N, F]`` (an MLP's input); labels ``[N]`` int64.
 
     Raises
     ------
@@ -48,8 +49,9 @@ class Dataset:
             if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
                 raise DataError(f"x_{split} and y_{split} must be tensors, not {type(x).__name__} and "
                                 f"{type(y).__name__}")
-            if x.ndim not in (3, 4):
-                raise DataError(f"x_{split} must have shape [N, C, H, W] (images) or [N, C, L] (signals), not "
+            if x.ndim not in (2, 3, 4):
+                raise DataError(f"x_{split} must have shape [N, C, H, W] (images), [N, C, L] (signals) or [N, F] "
+                                f"(feature vectors), not "
                                 f"{list(x.shape)}; add a channel axis for grey images")
             if len(x) == 0:
                 raise DataError(f"x_{split} is empty; the {'training' if split == 'train' else 'validation'} "
@@ -143,9 +145,9 @@ def _images(a, key, path):
     x = a.astype(np.float32)
     if x.ndim == 3:  # grey images [N, H, W]
         x = x[:, None]
-    if x.ndim not in (3, 4):
-        raise DataError(f"{path}: {key} has shape {list(a.shape)}; expected [N, C, H, W], [N, H, W] (grey) "
-                        "or [N, C, L] (signals)")
+    if x.ndim not in (2, 3, 4):
+        raise DataError(f"{path}: {key} has shape {list(a.shape)}; expected [N, C, H, W], [N, H, W] (grey), "
+                        "[N, C, L] (signals) or [N, F] (feature vectors)")
     return torch.from_numpy(np.ascontiguousarray(x))
 
 

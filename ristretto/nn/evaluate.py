@@ -4,7 +4,7 @@ import torch
 
 from ..errors import InputError
 
-__all__ = ["accuracy", "select_output"]
+__all__ = ["accuracy", "class_scores", "select_output"]
 
 
 def select_output(out, output_index):
@@ -34,13 +34,20 @@ def select_output(out, output_index):
     return out
 
 
+def class_scores(out):
+    """``[batch, classes]`` scores: a fully convolutional head's ``[batch, classes, 1, 1]`` is flattened."""
+    if isinstance(out, torch.Tensor) and out.ndim > 2 and all(d == 1 for d in out.shape[2:]):
+        return out.reshape(out.shape[0], out.shape[1])
+    return out
+
+
 def accuracy(net, x, y, *, topk=1, batch_size=500, output_index=None, device="cpu"):
     """Fraction in [0, 1] of samples whose label is among the ``topk`` highest scores."""
     correct = 0
     net.eval()
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
-            scores = select_output(net(x[i:i + batch_size].to(device)), output_index)
+            scores = class_scores(select_output(net(x[i:i + batch_size].to(device)), output_index))
             if scores.ndim != 2:
                 raise InputError(f"The scored output must be [batch, classes], not {list(scores.shape)}; "
                                  "choose another output with --output")

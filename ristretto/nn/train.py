@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from .evaluate import select_output
+from .evaluate import class_scores, select_output
 
 __all__ = ["fit"]
 
@@ -27,7 +27,7 @@ def fit(model, x, y, *, epochs, lr, batch_size=64, seed=0, momentum=0.9, weight_
         for i in range(0, len(x), batch_size):
             idx = order[i:i + batch_size]
             opt.zero_grad()
-            loss = loss_fn(select_output(model(x[idx].to(device)), output_index), y[idx].to(device))
+            loss = loss_fn(class_scores(select_output(model(x[idx].to(device)), output_index)), y[idx].to(device))
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)

@@ -77,3 +77,34 @@ def test_a_missed_margin_is_reported_not_hidden(mobile):
         assert res.quantized_top1 < res.baseline_top1
         assert any("no pow2 widths" in w for w in res.warnings)
     assert res.quantized_top1 == max(e["top1"] for e in res.search_log if e["scored"] == "combined") or res.met
+
+
+@pytest.mark.parametrize("mode", ["fp32", "exact"])
+def test_an_mlp_on_feature_vectors(mnist, mode):
+    """Flat [N, F] data and a Linear-only model (no images, no convolutions)."""
+    x_t, x_v = mnist.x_train[:400].reshape(400, -1), mnist.x_val[:200].reshape(200, -1)
+    data = Dataset(x_t, mnist.y_train[:400], x_v, mnist.y_val[:200], "mnist-flat-400")
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    fit(mlp, data.x_train, data.y_train, epochs=10, lr=0.05)
+    res = quantize_network(mlp, data, scheme="dfp", margin=2.0, mode=mode, log=_quiet)
+    assert res.baseline_top1 > 0.7 and res.met and set(res.accumulators) == {"0", "2"}
+
+
+def test_a_fully_convolutional_head_is_scored(mobile):
+    """A classifier ending in a 1x1 convolution gives [N, classes, 1, 1]: scored as [N, classes]."""
+    model, data = mobile
+
+    class Head(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = model
+            self.proj = torch.nn.Conv2d(10, 10, 1)
+
+        def forward(self, x):
+            return self.proj(self.body(x)[:, :, None, None])
+
+    torch.manual_seed(0)
+    net = Head().eval()
+    res = quantize_network(net, data, scheme="dfp", margin=100, fold_bn=True, log=_quiet)
+    assert 0 <= res.quantized_top1 <= 1 and res.validation_size == 200
