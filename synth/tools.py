@@ -50,6 +50,8 @@ def check_liberty(path):
         Naming the file and what is wrong with it.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"Liberty file {str(path)!r} is a folder; pass the .lib file itself with --liberty")
     if not path.is_file():
         raise InputError(f"Liberty file {str(path)!r} does not exist; pass an existing .lib with --liberty")
     try:

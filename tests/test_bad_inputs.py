@@ -361,6 +361,7 @@ CASES = [
     ("model-no-layers", "model", q(model="badmods:no_layers", weights=None), "no Conv1d, Conv2d, Linear"),
     ("model-script-missing", "model", q(model="{d}/nope.pt", weights=None), "does not exist"),
     ("model-script-fake", "model", q(model="{d}/fake_script.pt", weights=None), "not a TorchScript file"),
+    ("model-state-dict-as-model", "model", q(model="{d}/tiny.pt", weights=None), "holds weights (a state_dict)"),
     ("model-weights-without-model", "model", q(model=None), "--weights needs --model"),
     ("model-weights-with-script", "model", q(model="{d}/tiny_script.pt"), "cannot be combined"),
     ("weights-missing-file", "model", q(weights="{d}/nope.pt"), "does not exist"),
@@ -509,6 +510,7 @@ CASES = [
      "must be a Minifloat or DynamicFixedPoint"),
     ("formats-e8m0-params", "spec", ["formats", '{"kind": "e8m0", "bits": 8}'], "Unknown parameter"),
     # -- liberty -------------------------------------------------------------------------------------
+    ("liberty-folder", "liberty", ["hw", "synth", "fixed8", "--liberty", "{d}/plain_dir"], "is a folder"),
     ("liberty-missing", "liberty", ["hw", "synth", "fixed8", "--liberty", "{d}/nope.lib"], "does not exist"),
     ("liberty-empty", "liberty", ["hw", "synth", "fixed8", "--liberty", "{d}/lib_empty.lib"], "is empty"),
     ("liberty-comment", "liberty", ["hw", "synth", "fixed8", "--liberty", "{d}/lib_comment.lib"], "is empty"),

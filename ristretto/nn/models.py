@@ -101,6 +101,14 @@ def _import(mod_name, spec):
             sys.path.remove(cwd)
 
 
+def _is_state_dict(path):
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - anything unreadable is not a state_dict
+        return False
+    return isinstance(state, dict) and bool(state)
+
+
 def _first_line(err):
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
@@ -217,7 +225,10 @@ def load_model(model=None, weights=None):
             try:
                 scripted = torch.jit.load(model, map_location="cpu")
             except Exception as err:  # noqa: BLE001 - torch raises RuntimeError, ValueError and others
-                raise ModelError(f"{model!r} is not a TorchScript file ({_first_line(err)}); "
+                if _is_state_dict(model):
+                    raise ModelError(f"{model!r} holds weights (a state_dict), not a TorchScript model: pass "
+                                     f"--model package.module:factory --weights {model}") from None
+                raise ModelError(f"{model!r} is not a TorchScript file ({_first_line(err)[:160]}); "
                                  "pass package.module:factory with --weights instead") from None
             try:
                 net = ScriptGraph(scripted).eval()
