@@ -15,9 +15,9 @@ from .config import check_config_layers, load_config
 from .convert import quant_layers, set_mode, unquantized, wrap_model
 from .data import calibration_batches
 from .evaluate import accuracy
-from .exact import compare_modes
 from .finetune import finetune
 from .layers import GROUPS
+from .modes import compare_modes
 from .ranges import RULES, calibrate, group_report
 from .schemes import SCHEMES, Widths, apply_formats, assign_formats
 from .search import refine_layers, search_widths

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..formats import from_dict
+from .exact import exact_forward
 
 __all__ = ["LayerFormats", "QuantLayer", "QUANTIZABLE", "add_unique", "ste_quantize"]
 
@@ -114,8 +115,6 @@ class QuantLayer(nn.Module):
             self.observer(self, "output", y)
             return y
         if self.mode == "exact":
-            from .exact import exact_forward
-
             return exact_forward(self, x)
         acts = self.quantize_activations
         xq = ste_quantize(x, f.input, self.rounding, self.generator) if acts else x

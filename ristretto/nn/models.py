@@ -9,16 +9,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import InputError
+from ..errors import ModelError
 from ..files import atomic_path
 from .data import builtin_mnist
+from .onnx_graph import load_onnx
+from .script import ScriptGraph
 from .train import fit
 
 __all__ = ["LeNet", "ModelError", "builtin_lenet", "cache_dir", "check_finite", "load_model"]
-
-
-class ModelError(InputError):
-    """A model that cannot be loaded, with what is wrong and how to fix it."""
 
 
 class LeNet(nn.Module):
@@ -206,8 +204,6 @@ def load_model(model=None, weights=None):
             raise ModelError(f"--weights cannot be combined with the ONNX file {model!r}: its weights are inside it")
         if not Path(model).is_file():
             raise ModelError(f"ONNX file {model!r} does not exist")
-        from .onnx_graph import load_onnx
-
         net = load_onnx(model)
         check_finite(net)
         return net
@@ -217,8 +213,6 @@ def load_model(model=None, weights=None):
                              "inside it")
         if not Path(model).is_file():
             raise ModelError(f"TorchScript file {model!r} does not exist")
-        from .script import ScriptGraph
-
         # torch 2.13 deprecates TorchScript, but still reads it; users with such files are who this serves
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=DeprecationWarning, message=r"`torch\.jit")

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ModelError
 from .layers import add_unique
 
 __all__ = ["OnnxGraph", "SUPPORTED_OPS", "load_onnx"]
@@ -455,8 +456,6 @@ def load_onnx(path):
         For a file that is not ONNX, fails the ONNX checker, or uses an
         unsupported operation (named with its node).
     """
-    from .models import ModelError
-
     try:
         import onnx
     except ImportError:

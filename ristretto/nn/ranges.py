@@ -1,11 +1,13 @@
 """Range analysis: statistics of each layer group over calibration batches, and format choice rules."""
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
 import torch
 
-from ..formats import DynamicFixedPoint, Minifloat, PowerOfTwo
+from ..analysis import sqnr_db
+from ..formats import DynamicFixedPoint, Minifloat, PowerOfTwo, named
 from .convert import quant_layers
 
 __all__ = ["GroupStats", "RULES", "calibrate", "choose_dfp", "choose_fp8", "choose_minifloat", "choose_pow2",
@@ -143,10 +145,6 @@ def choose_fp8(stats, rule="max", *, percentile=99.99):
     exponent, so it is exactly what ONNX ``QuantizeLinear`` to float8e4m3fn with
     a power-of-two scale computes. ``mse`` also tries the neighbouring scales.
     """
-    import dataclasses
-
-    from ..formats import named
-
     base = named("float8_e4m3fn")
     bound = _bound(stats, rule, percentile)
     b = base.bias + (math.floor(math.log2(base.max_value / bound)) if bound > 0 else 0)
@@ -191,8 +189,6 @@ def choose_pow2(stats, bits, rule="max", *, zero=False, percentile=99.99, max_sp
 
 def group_report(stats, fmt, rounding="nearest_even"):
     """Observed range, chosen format, fraction clipped and SQNR (dB) of one group."""
-    from ..analysis import sqnr_db
-
     v = stats.values()
     q = fmt.quantize(v, rounding="log" if rounding == "log" else "nearest_even")
     clipped = float(((v > fmt.max_value) | (v < fmt.min_value)).double().mean())

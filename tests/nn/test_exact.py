@@ -7,8 +7,9 @@ from torch import nn
 from ristretto.datapath import MinifloatMacConfig
 from ristretto.formats import DynamicFixedPoint, Minifloat, PowerOfTwo
 from ristretto.formats.rounding import round_shift
-from ristretto.nn.exact import compare_modes, exact_forward, layer_mac_config
+from ristretto.nn.exact import exact_forward, layer_mac_config
 from ristretto.nn.layers import LayerFormats, QuantLayer
+from ristretto.nn.modes import compare_modes
 
 D = DynamicFixedPoint
 
