@@ -1,6 +1,6 @@
 """The one exception family for bad user input: every boundary raises it, the CLI prints it in one line."""
 
-__all__ = ["InputError", "MarginNotMet", "ModelError"]
+__all__ = ["InputError", "ModelError"]
 
 
 class InputError(ValueError):
@@ -9,7 +9,3 @@ class InputError(ValueError):
 
 class ModelError(InputError):
     """A model that cannot be loaded, with what is wrong and how to fix it."""
-
-
-class MarginNotMet(RuntimeError):
-    """No width the search may try keeps the accuracy within the margin asked for."""

@@ -18,7 +18,7 @@ from .evaluate import accuracy
 from .finetune import finetune
 from .layers import GROUPS
 from .modes import compare_modes
-from .ranges import RULES, calibrate, group_report
+from .ranges import POW2_MAX_SPAN, RULES, calibrate, group_report
 from .schemes import SCHEMES, Widths, apply_formats, assign_formats
 from .search import refine_layers, search_widths
 
@@ -52,8 +52,8 @@ class FlowResult:
     accumulators: dict = field(default_factory=dict)
 
 
-# power-of-two codes wider than 5 bits hold no more exponents (choose_pow2 spans at most 16)
-_POW2_MAX_BITS = 5
+# a sign bit and enough exponent-code bits for the widest span choose_pow2 uses: wider codes add nothing
+_POW2_MAX_BITS = 1 + (POW2_MAX_SPAN - 1).bit_length()
 
 
 def _bounds(scheme, groups):
