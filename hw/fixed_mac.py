@@ -15,7 +15,7 @@ class FixedMac(IntMac):
     def _weight_shape(self):
         return signed(self._config.w.bits)
 
-    def _product(self, m):
-        p = Signal(signed(self._config.product_bits))
-        m.d.comb += p.eq(self.a * self.w)
+    def _product(self, m, a, w, lane):
+        p = Signal(signed(self._config.product_bits), name=f"product{lane}")
+        m.d.comb += p.eq(a * w)
         return p

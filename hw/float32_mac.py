@@ -24,10 +24,15 @@ class Float32Mac(Mac):
     def _shapes(self):
         return unsigned(32), unsigned(32), unsigned(32), unsigned(32)
 
-    def _product(self, m):
-        m.submodules.multiplier = mul = Float32Multiplier()
-        m.d.comb += [mul.a.eq(self.a), mul.b.eq(self.w)]
+    def _product(self, m, a, w, lane):
+        m.submodules[f"multiplier{lane}"] = mul = Float32Multiplier()
+        m.d.comb += [mul.a.eq(a), mul.b.eq(w)]
         return mul.o
+
+    def _tree_add(self, m, x, y, node):
+        m.submodules[f"tree{node}"] = adder = Float32Adder()
+        m.d.comb += [adder.a.eq(x), adder.b.eq(y)]
+        return adder.o
 
     def _start(self, m, p):
         return p

@@ -35,7 +35,7 @@ class SpecError(InputError):
     """A MAC spec that is malformed or describes no buildable unit; names the file and the key."""
 
 
-_KEYS = {"family", "a", "w", "out", "acc_bits", "overflow", "accumulator", "stages", "bias"}
+_KEYS = {"family", "a", "w", "out", "acc_bits", "overflow", "accumulator", "stages", "bias", "lanes"}
 
 
 def load_spec(spec):
@@ -104,7 +104,7 @@ def _accumulator(cfg):
 
 def module_name(mac):
     cfg = mac.config
-    tail = f"_st{mac.stages}" + ("_bias" if mac.has_bias else "")
+    tail = (f"_l{cfg.lanes}" if cfg.lanes > 1 else "") + f"_st{mac.stages}" + ("_bias" if mac.has_bias else "")
     if cfg.family == "float32":
         return f"mac_float32{tail}"
     acc = _accumulator(cfg)
@@ -140,6 +140,11 @@ def generate(spec, out_dir):
         "stages": mac.stages,
         "bias": mac.has_bias,
         "latency": mac.latency,
+        "lanes": cfg.lanes,
+        "lane_bits": {k: v.width for k, v in mac.lane_shapes.items()},
+        "lane_signed": [k for k, v in mac.lane_shapes.items() if v.signed],
+        "tree": {"order": "pairwise by level: (l0+l1), (l2+l3), ...; an odd level's last element passes up "
+                          "unchanged (ristretto.datapath.tree_reduce)", "depth": mac.tree_depth},
         "ports": {"clk": 1, "rst": 1, **{k: len(v) for k, v in ports.items()}, "valid": 1, "clear": 1},
         "signed_ports": [k for k, v in ports.items() if v.shape().signed],
     }

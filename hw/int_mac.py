@@ -29,12 +29,17 @@ class IntMac(Mac):
         cfg = self._config
         return signed(cfg.a.bits), self._weight_shape(), signed(cfg.acc_bits), signed(cfg.out.bits)
 
+    def _tree_add(self, m, x, y, node):
+        s = Signal(signed(max(len(x), len(y)) + 1), name=f"tree{node}")  # exact: one bit of growth per level
+        m.d.comb += s.eq(x + y)
+        return s
+
     def _start(self, m, p):
         return int_fit(p, self._config.accumulator)
 
     def _add(self, m, acc, p):
         cfg = self._config
-        total = Signal(signed(max(cfg.acc_bits, cfg.product_bits) + 1))
+        total = Signal(signed(max(cfg.acc_bits, cfg.tree_bits) + 1))
         m.d.comb += total.eq(acc + p)
         return int_fit(total, cfg.accumulator)
 

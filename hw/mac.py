@@ -1,8 +1,10 @@
 """The port contract and pipeline every MAC shares."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+from ..datapath import tree_depth, tree_reduce
 
 __all__ = ["Mac"]
 
@@ -20,16 +22,24 @@ class Mac(wiring.Component):
     bias). After the last product, ``out`` is stable ``latency`` rising edges
     later.
 
-    Subclasses set ``family`` and implement ``_shapes()`` (a, w, acc, out),
-    ``_product(m)``, ``_start(m, p)`` (accumulator value of a lone product),
-    ``_add(m, acc, p)`` and ``_output(m, acc)``.
+    A unit of ``config.lanes`` = N > 1 lanes is a dot-product unit: ``a`` and
+    ``w`` are flat vectors of N codes (lane i in bits ``[i*B, (i+1)*B)`` of the
+    port, B the code width); the N products are summed by an adder tree in the
+    order of ``ristretto.datapath.lanes`` and the tree's sum takes the place
+    of the lone product above. One lane keeps the MAC's ports exactly.
+
+    Subclasses set ``family`` and implement ``_shapes()`` (a, w, acc, out of one
+    lane), ``_product(m, a, w, lane)``, ``_tree_add(m, x, y, node)``,
+    ``_start(m, p)`` (accumulator value of a lone sum), ``_add(m, acc, p)`` and
+    ``_output(m, acc)``.
 
     Parameters
     ----------
     config
         The datapath configuration (``ristretto.datapath``) of this family.
     stages : int
-        Extra pipeline registers: 0 (none), 1 (after the product), 2 (and after the output).
+        Extra pipeline registers: 0 (none), 1 (after the product, or the adder
+        tree's sum), 2 (and after the output).
     """
 
     family = None
@@ -49,6 +59,9 @@ class Mac(wiring.Component):
         self._config, self._stages, self._bias = config, stages, bias
         self._MustUse__silence = False
         a, w, acc, out = self._shapes()
+        self._lane_shapes = {"a": a, "w": w}
+        if config.lanes > 1:
+            a, w = unsigned(config.lanes * a.width), unsigned(config.lanes * w.width)
         ports = {"a": In(a), "w": In(w), "valid": In(1), "clear": In(1), "acc": Out(acc), "out": Out(out)}
         if bias:
             ports["bias"] = In(acc)
@@ -68,13 +81,31 @@ class Mac(wiring.Component):
         return self._bias
 
     @property
+    def lanes(self):
+        return self._config.lanes
+
+    @property
     def latency(self):
         """Rising edges from the last product to a stable ``out``."""
         return 1 + self._stages
 
+    @property
+    def lane_shapes(self):
+        """``{"a": shape, "w": shape}`` of one lane's code."""
+        return dict(self._lane_shapes)
+
+    def _lane(self, port, i):
+        shape = self._lane_shapes[port]
+        if self.lanes == 1:
+            return getattr(self, port)
+        v = getattr(self, port)[i * shape.width:(i + 1) * shape.width]
+        return v.as_signed() if shape.signed else v
+
     def elaborate(self, platform):
         m = Module()
-        product = self._product(m)
+        products = [self._product(m, self._lane("a", i), self._lane("w", i), i) for i in range(self.lanes)]
+        nodes = iter(range(self.lanes))
+        product = tree_reduce(products, lambda x, y: self._tree_add(m, x, y, next(nodes)))
         valid, clear = self.valid, self.clear
         bias = self.bias if self._bias else None
         if self._stages >= 1:
@@ -110,3 +141,8 @@ class Mac(wiring.Component):
         else:
             m.d.comb += self.out.eq(out)
         return m
+
+    @property
+    def tree_depth(self):
+        """Adder levels of the lane tree (0 for one lane)."""
+        return tree_depth(self.lanes)

@@ -48,10 +48,10 @@ class MinifloatMac(Mac):
         acc = unsigned(32) if cfg.accumulator == "fp32" else signed(cfg.acc_bits)
         return unsigned(cfg.a.bits), unsigned(cfg.w.bits), acc, unsigned(cfg.out.bits)
 
-    def _product(self, m):
+    def _product(self, m, a, w, lane):
         cfg = self._config
-        sa, ea, siga, za = unpack_minifloat(m, self.a, cfg.a)
-        sw, ew, sigw, zw = unpack_minifloat(m, self.w, cfg.w)
+        sa, ea, siga, za = unpack_minifloat(m, a, cfg.a)
+        sw, ew, sigw, zw = unpack_minifloat(m, w, cfg.w)
         wp = cfg.a.man_bits + cfg.w.man_bits + 2
         sig = Signal(wp)
         m.d.comb += sig.eq(siga * sigw)
@@ -76,6 +76,15 @@ class MinifloatMac(Mac):
         m.d.comb += p.eq(Mux(zero, Cat(Const(0, 31), sign), Cat(frac, exp_field[:8], sign)))
         return p
 
+    def _tree_add(self, m, x, y, node):
+        if self._config.accumulator == "fp32":
+            m.submodules[f"tree{node}"] = adder = Float32Adder()
+            m.d.comb += [adder.a.eq(x), adder.b.eq(y)]
+            return adder.o
+        s = Signal(signed(max(len(x), len(y)) + 1), name=f"tree{node}")
+        m.d.comb += s.eq(x + y)
+        return s
+
     def _start(self, m, p):
         cfg = self._config
         return p if cfg.accumulator == "fp32" else int_fit(p, cfg.acc)
@@ -86,7 +95,7 @@ class MinifloatMac(Mac):
             m.submodules.adder = adder = Float32Adder()
             m.d.comb += [adder.a.eq(acc), adder.b.eq(p)]
             return adder.o
-        total = Signal(signed(max(cfg.acc_bits, cfg.product_bits + 1) + 1))
+        total = Signal(signed(max(cfg.acc_bits, cfg.tree_bits + 1) + 1))
         m.d.comb += total.eq(acc + p)
         return int_fit(total, cfg.acc)
 

@@ -88,13 +88,25 @@ def _demo(args):
     return 0 if ok else 1
 
 
+def _spec(args):
+    """The spec argument, with ``--lanes`` (if given) replacing the spec's lanes; validated."""
+    from .hw import parse_spec
+    from .hw.generate import load_spec
+
+    spec = args.spec
+    if getattr(args, "lanes", None) is not None:
+        spec = {**load_spec(spec), "lanes": args.lanes}
+    parse_spec(spec)
+    return spec
+
+
 def _hw_generate(args):
     from .files import check_out_dir
-    from .hw import generate, parse_spec
+    from .hw import generate
 
-    parse_spec(args.spec)
+    spec = _spec(args)
     check_out_dir(args.out)
-    v_path, j_path = generate(args.spec, args.out)
+    v_path, j_path = generate(spec, args.out)
     print(f"wrote {v_path}\nwrote {j_path}")
 
 
@@ -106,15 +118,18 @@ def _hw_verify(args):
     from .sim.stimulus import mac_stimulus
 
     check_int("--random", args.random, 0)
-    config, options = parse_spec(args.spec)
-    if args.fast:
+    spec = _spec(args)
+    config, options = parse_spec(spec)
+    if args.amaranth or args.fast:
         stim = mac_stimulus(config, exhaustive=False, random_vectors=args.random, seed=args.seed,
                             bias=options["bias"])
-        result, tier = simulate(build(args.spec), stim), "Amaranth simulator"
+        result, tier = simulate(build(spec), stim), "Amaranth simulator"
     else:
-        result = verify(args.spec, args.build_dir, exhaustive=not args.no_exhaustive,
+        result = verify(spec, args.build_dir, exhaustive=not args.no_exhaustive,
                         random_vectors=args.random, seed=args.seed)
         tier = "cocotb + Icarus Verilog"
+    if config.lanes > 1:
+        tier += f", {config.lanes} lanes"
     rate = result["vectors_per_s"]
     print(f"{tier}: {result['vectors']} vectors checked in {result['seconds']:.1f} s "
           f"({rate:,.0f} vectors/s)")
@@ -180,7 +195,7 @@ def _quantize(args):
         finetune_epochs=args.finetune_epochs, finetune_activations=args.finetune_activations, mode=args.mode,
         device=device, fold_bn=args.fold_bn, topk=args.topk, output_index=args.output, seed=args.seed,
         config=args.config, refine=args.refine_layers, strict=args.strict, widths=widths, acc_bits=args.acc_bits,
-        acc_guard=args.acc_guard, log=_log)
+        acc_guard=args.acc_guard, accumulator=args.accumulator, lanes=args.lanes, log=_log)
     files = write_outputs(result, args.out)
     print(f"\n{'layer':<10}{'input':<16}{'weight':<18}{'bias':<16}{'output':<16}{'w SQNR dB':>10}")
     for name, groups in result.layers.items():
@@ -285,33 +300,41 @@ def _paper(args):
 
 
 def _hw_verify_lenet(args):
-    from .options import check_int
+    from .datapath import ACCUMULATORS, MAX_LANES
+    from .options import check_choice, check_int
     from .sim.traces import verify_lenet
 
-    check_int("--neurons", args.neurons, 1, 4096)
+    check_int("--channels", args.channels, 1, 500)
+    check_int("--images", args.images, 1, 100)
+    check_int("--lanes", args.lanes, 1, MAX_LANES)
+    check_choice("--accumulator", args.accumulator, ACCUMULATORS)
 
-    def log(layer, r):
+    def log(layer, spec, r):
         net = "yes" if r.get("network_match") else "NO"
-        print(f"{layer:<8}{r['vectors']:>8} vectors  RTL == reference: {'yes' if r['mismatches'] == 0 else 'NO'}  "
-              f"RTL out == network exact mode at {args.neurons} neurons: {net}")
+        acc = spec.get("accumulator", "fixed")
+        acc = f"acc {spec['acc_bits']} bits" if acc in ("fixed", "exact") else "float32 adders"
+        print(f"{layer:<8}{acc:<16}{r['vectors']:>8} cycles  RTL == reference: "
+              f"{'yes' if r['mismatches'] == 0 else 'NO'}  RTL out == network exact mode at "
+              f"{len(r.get('network_out', [])) or 'every'} outputs: {net}")
 
-    print(f"LeNet real traces, {args.format}, cocotb + Icarus Verilog")
-    results = verify_lenet(args.format, args.build_dir, neurons=args.neurons, seed=args.seed, log=log)
+    print(f"LeNet real traces, {args.format}, {args.lanes} lane(s), {args.channels} whole output channel(s) per "
+          f"layer over {args.images} digit(s), cocotb + Icarus Verilog")
+    results = verify_lenet(args.format, args.build_dir, lanes=args.lanes, accumulator=args.accumulator,
+                           channels=args.channels, images=args.images, seed=args.seed, log=log)
     ok = all(r["passed"] for r in results.values())
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 
 
 def _hw_synth(args):
-    from .hw import parse_spec
     from .options import check_positive
     from .synth import check_liberty, synth_figures
 
-    parse_spec(args.spec)
+    spec = _spec(args)
     check_positive("--clock-mhz", args.clock_mhz)
     if args.liberty:
         check_liberty(args.liberty)
-    fig = synth_figures(args.spec, args.build_dir, liberty=args.liberty, clock_mhz=args.clock_mhz,
+    fig = synth_figures(spec, args.build_dir, liberty=args.liberty, clock_mhz=args.clock_mhz,
                         ice40=not args.no_ice40)
     if args.json:
         print(json.dumps({k: v for k, v in fig.items()}, indent=2, default=str))
@@ -320,7 +343,8 @@ def _hw_synth(args):
             ("area", f"{fig['area_um2']:.0f} um^2 ({fig['cells']} cells)"),
             ("critical path", f"{fig['delay_ns']:.2f} ns (fmax {fig['fmax_mhz']:.1f} MHz)"),
             ("power", f"{fig['power_mw']:.3f} mW at {fig['clock_mhz']:g} MHz, default activity"),
-            ("energy per MAC", f"{fig['energy_pj']:.2f} pJ"),
+            ("energy per cycle", f"{fig['energy_pj']:.2f} pJ ({fig['lanes']} MAC(s) per cycle)"),
+            ("per MAC", f"{fig['area_um2_per_mac']:.0f} um^2, {fig['energy_pj_per_mac']:.2f} pJ"),
             ("transistors (estimate)", f"{fig['transistors']}"), ("logic depth", f"{fig['logic_depth']} gates")]
     if fig["ice40_luts"] is not None:
         rows.append(("iCE40 HX8K", f"{fig['ice40_luts']} LUT4, {fig['ice40_carries']} carries, "
@@ -374,8 +398,11 @@ SPEC is a preset (fixed8, shift8w4, minifloat8, float32) or a JSON file with the
   acc_bits   accumulator width, fixed/shift: one product's width .. 53 (default 32)
   overflow   "wrap" | "saturate" (default "wrap")
   accumulator  minifloat only: "fp32" (float32 adder) | "exact" (fixed-point, acc_bits wide)
-  stages     pipeline registers, 0 | 1 | 2 (default 0)
-  bias       true | false: a bias port preloaded on clear (default false)"""
+  stages     pipeline registers, 0 | 1 | 2 (default 0): 1 registers the product (the lane tree's sum)
+  bias       true | false: a bias port preloaded on clear (default false)
+  lanes      1..64 (default 1): a dot-product unit of N multipliers (or shifters) and an adder tree; a and w
+             become vectors of N codes, lane i in bits [i*B, (i+1)*B); float32 adders round in the tree order
+             (l0+l1), (l2+l3), ... level by level, as exact mode does with the same lanes"""
 
 
 def _build_parser():
@@ -440,6 +467,13 @@ def _build_parser():
                    "default), observed (the calibration data's largest partial sum plus --acc-guard bits), or N "
                    "bits for every layer (2..53)")
     p.add_argument("--acc-guard", type=int, default=1, help="guard bits added to the observed width (default 1)")
+    p.add_argument("--accumulator", default="auto",
+                   help="minifloat layers in exact mode: exact (a fixed-point sum that never rounds, sized like "
+                   "--acc-bits), fp32 (float32 adders, rounding at each addition) or auto (default: exact for "
+                   "operands of at most 8 bits)")
+    p.add_argument("--lanes", type=int, default=1,
+                   help="lanes of the dot-product unit (1..64, default 1): its adder tree fixes the order of "
+                   "float32 sums and of saturation in exact mode")
     p.add_argument("--strict", action="store_true",
                    help="refuse a model with layers or ops that would stay in float32 (e.g. LSTM, Conv3d, unfolded "
                    "BatchNorm, weights used through F.conv2d)")
@@ -501,15 +535,20 @@ def _build_parser():
                       formatter_class=fmt, description="Generate a MAC unit as Verilog with its JSON manifest.")
     p.add_argument("spec", help="preset or JSON spec file (keys below)")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--lanes", type=int, help="lanes of the dot-product unit, 1..64 (replaces the spec's lanes)")
     p.set_defaults(func=_hw_generate)
     p = hw.add_parser("verify", help="co-simulate the MAC against the reference model", epilog=_SPEC_HELP,
                       formatter_class=fmt, description="Co-simulate the MAC (cocotb + Icarus Verilog, or the "
-                                                       "Amaranth simulator with --fast) against the reference.")
+                                                       "Amaranth simulator with --amaranth) against the reference.")
     p.add_argument("spec", help="preset or JSON spec file (keys below)")
     p.add_argument("--build-dir", default="build/verify", help="simulator build folder (default build/verify)")
     p.add_argument("--random", type=int, default=65536, help="random accumulation vectors, 0.. (default 65536)")
     p.add_argument("--no-exhaustive", action="store_true", help="skip the exhaustive code pairs")
-    p.add_argument("--fast", action="store_true", help="Amaranth's simulator on random vectors, no Icarus")
+    p.add_argument("--lanes", type=int, help="lanes of the dot-product unit, 1..64 (replaces the spec's lanes)")
+    p.add_argument("--amaranth", action="store_true",
+                   help="Amaranth's simulator on random vectors instead of Icarus: needs no simulator installed, "
+                   "but is slower than Icarus (about 1,000 vs 8,000 vectors/s)")
+    p.add_argument("--fast", action="store_true", help=argparse.SUPPRESS)  # old name of --amaranth
     p.add_argument("--seed", type=int, default=0, help="seed of the random vectors (default 0)")
     p.set_defaults(func=_hw_verify)
     p = hw.add_parser("synth", help="area, delay, power (Yosys + OpenSTA), transistor estimate, iCE40 figures",
@@ -519,15 +558,21 @@ def _build_parser():
     p.add_argument("--liberty", help="your own liberty file (default: OSU 0.18 um of qflow-tech-osu018)")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for power and energy, > 0 (default 100)")
     p.add_argument("--no-ice40", action="store_true", help="skip the iCE40 (nextpnr) figures")
+    p.add_argument("--lanes", type=int, help="lanes of the dot-product unit, 1..64 (replaces the spec's lanes)")
     p.add_argument("--build-dir", default="build/synth", help="work folder (default build/synth)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_hw_synth)
     p = hw.add_parser("verify-lenet", help="co-simulate the MACs on real dot products of the quantized LeNet")
     p.add_argument("--format", default="dfp", choices=["dfp", "pow2", "minifloat"],
                    help="scheme of the quantized LeNet (default dfp)")
-    p.add_argument("--neurons", type=int, default=32, help="neurons per layer, 1..4096 (default 32)")
+    p.add_argument("--lanes", type=int, default=1, help="lanes of each layer's dot-product unit, 1..64 (default 1)")
+    p.add_argument("--accumulator", default="auto",
+                   help="minifloat: exact (fixed-point sum), fp32 (float32 adders) or auto (default: exact)")
+    p.add_argument("--channels", type=int, default=2,
+                   help="whole output channels traced per layer, 1..500 (default 2)")
+    p.add_argument("--images", type=int, default=2, help="digits whose channels are traced, 1..100 (default 2)")
     p.add_argument("--build-dir", default="build/verify-lenet", help="simulator build folder")
-    p.add_argument("--seed", type=int, default=0, help="seed choosing the neurons (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed choosing the channels (default 0)")
     p.set_defaults(func=_hw_verify_lenet)
     return parser
 

@@ -5,6 +5,7 @@ import time
 from amaranth.sim import Simulator
 
 from .check import verdict
+from .stimulus import pack_lanes
 
 __all__ = ["simulate"]
 
@@ -12,7 +13,10 @@ __all__ = ["simulate"]
 def simulate(mac, stim):
     """Run ``stim`` through component ``mac`` in Amaranth's simulator; return the verdict dict."""
     cfg, n = mac.config, len(stim["a"])
-    a, w = stim["a"].tolist(), stim["w"].tolist()
+    shapes = mac.lane_shapes
+    a, w = pack_lanes(stim["a"], shapes["a"].width), pack_lanes(stim["w"], shapes["w"].width)
+    if mac.lanes == 1:  # one lane: the ports keep their signedness
+        a, w = stim["a"].tolist(), stim["w"].tolist()
     valid, clear = stim["valid"].tolist(), stim["clear"].tolist()
     bias = stim["bias"].tolist() if mac.has_bias else None
     acc_reads, out_reads = [], []

@@ -34,7 +34,7 @@ def verdict(cfg, stim, acc_reads, out_reads, *, stages, seconds):
     if len(bad):
         i = int(bad[0])
         result["first_mismatch"] = {
-            "index": i, **{k: int(stim[k][i]) for k in ("a", "w", "valid", "clear")},
+            "index": i, **{k: np.asarray(stim[k][i]).tolist() for k in ("a", "w", "valid", "clear")},
             "acc_expected": int(acc_want[i]), "acc_got": int(acc_got[i]),
             "out_expected": int(out_want[i]), "out_got": int(out_got[i])}
     return result

@@ -15,6 +15,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 from ristretto.sim.check import verdict
+from ristretto.sim.stimulus import pack_lanes
 
 from ristretto.datapath import config_from_dict
 from ristretto.files import write_json
@@ -27,7 +28,7 @@ async def mac_matches_reference(dut):
     cfg = config_from_dict(manifest["config"])
     signed = set(manifest["signed_ports"])
     stim = dict(np.load(os.environ["RISTRETTO_STIMULUS"]))
-    a_mask, w_mask = (1 << manifest["ports"]["a"]) - 1, (1 << manifest["ports"]["w"]) - 1
+    lane_bits = manifest.get("lane_bits", {"a": manifest["ports"]["a"], "w": manifest["ports"]["w"]})
     bias = (stim["bias"] & ((1 << manifest["ports"]["bias"]) - 1)).tolist() if manifest["bias"] else None
 
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
@@ -39,7 +40,7 @@ async def mac_matches_reference(dut):
     dut.rst.value = 0
 
     # Inputs change at falling edges; each read follows the rising edge before it.
-    a, w = (stim["a"] & a_mask).tolist(), (stim["w"] & w_mask).tolist()
+    a, w = pack_lanes(stim["a"], lane_bits["a"]), pack_lanes(stim["w"], lane_bits["w"])
     valid, clear = stim["valid"].tolist(), stim["clear"].tolist()
     n = len(a)
     acc_reads, out_reads = [], []

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["exhaustive_pairs", "long_accumulation", "mac_stimulus"]
+__all__ = ["exhaustive_pairs", "long_accumulation", "mac_stimulus", "pack_lanes"]
 
 
 def _float32_pool(rng, n):
@@ -27,18 +27,50 @@ def _codes(fmt, rng, n):
     return np.where(rng.random(n) < 0.3, rng.choice(ext, n), rng.choice(codes, n))
 
 
+def pack_lanes(codes, bits):
+    """Port values of a vector port: lane i's code (two's complement, ``bits`` wide) at bits ``[i*bits, ...)``.
+
+    ``codes`` is ``[cycles]`` (one lane) or ``[cycles, lanes]``; returns Python ints.
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    mask = (1 << bits) - 1
+    if codes.ndim == 1:
+        return (codes & mask).tolist()
+    out = [0] * codes.shape[0]
+    for i, col in enumerate((codes & mask).T.tolist()):
+        out = [o | (c << (i * bits)) for o, c in zip(out, col, strict=True)]
+    return out
+
+
+def _lanes(cfg):
+    return getattr(cfg, "lanes", 1)
+
+
 def exhaustive_pairs(cfg):
-    """Every (activation code, weight code) pair as a one-product dot product."""
+    """Every (activation code, weight code) pair as a one-cycle dot product, in every lane.
+
+    With N lanes, lane i sees all pairs too, rotated by a different offset, so
+    each cycle sums N different pairs through the adder tree.
+    """
     a_codes, w_codes = cfg.a.codes().numpy(), cfg.w.codes().numpy()
     a, w = np.meshgrid(a_codes, w_codes, indexing="ij")
-    n = a.size
-    return {"a": a.ravel(), "w": w.ravel(), "valid": np.ones(n, np.int8), "clear": np.ones(n, np.int8)}
+    a, w = a.ravel(), w.ravel()
+    n, lanes = a.size, _lanes(cfg)
+    if lanes > 1:
+        shifts = [(i * (n // lanes + 7919)) % n for i in range(lanes)]
+        a = np.stack([np.roll(a, s) for s in shifts], 1)
+        w = np.stack([np.roll(w, s) for s in shifts], 1)
+    return {"a": a, "w": w, "valid": np.ones(n, np.int8), "clear": np.ones(n, np.int8)}
 
 
 def long_accumulation(cfg, n, seed, mean_length=256):
-    """Random codes in long dot products: random clear (mean length), 90% valid."""
+    """Random codes in long dot products: random clear (mean length), 90% valid; ``[n, lanes]`` codes for N lanes."""
     rng = np.random.default_rng(seed)
-    a, w = _codes(cfg.a, rng, n), _codes(cfg.w, rng, n)
+    lanes = _lanes(cfg)
+    shape = n if lanes == 1 else n * lanes
+    a, w = _codes(cfg.a, rng, shape), _codes(cfg.w, rng, shape)
+    if lanes > 1:
+        a, w = a.reshape(n, lanes), w.reshape(n, lanes)
     clear = (rng.random(n) < 1 / mean_length).astype(np.int8)
     clear[0] = 1
     return {"a": a, "w": w, "valid": (rng.random(n) < 0.9).astype(np.int8), "clear": clear}

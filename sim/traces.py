@@ -1,47 +1,48 @@
-"""Real traces: dot products of the quantized built-in LeNet as MAC stimulus, with the network's answers.
+"""Real traces: whole output channels of the quantized built-in LeNet as stimulus of each layer's unit.
 
-For each layer, random output neurons of real MNIST digits become MAC runs: the
-layer's input codes and weight codes in the MAC's order (input channel, kernel
-row, kernel column), the bias preloaded at ``clear``. The expected output codes
-are those of the network's ``exact`` mode, computed by ``ristretto.nn``.
+For each layer, whole output channels (every position, for a few MNIST digits)
+become dot products on the layer's unit (``ristretto.datapath.layer_unit``,
+the one exact mode computes with): the input codes and weight codes in the
+unit's order (input channel, kernel row, kernel column), ``lanes`` per cycle
+(the last cycle zero-padded), the bias preloaded at ``clear``. The expected
+output codes are those of the network's ``exact`` mode with the same lanes.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from ..datapath import IntMacConfig, MinifloatMacConfig, f32_bits
-from ..formats import Minifloat
-from ..formats.rounding import round_shift
+from ..datapath import bias_preload, chunks
 
-__all__ = ["LayerTrace", "lenet_traces", "verify_lenet"]
+__all__ = ["SCHEME_WIDTHS", "LayerTrace", "lenet_traces", "verify_lenet"]
 
 SCHEME_WIDTHS = {"dfp": (8, 8), "pow2": (4, 8), "minifloat": (8, 8)}
 
 
 @dataclass
 class LayerTrace:
-    """One layer's MAC spec, stimulus, and the network's exact output code of each neuron."""
+    """One layer's unit spec, stimulus, and the network's exact output code of each traced output."""
 
     layer: str
     spec: dict
-    stimulus: dict  # a, w, valid, clear, bias; ends (each neuron's last cycle); network_out (its exact output code)
+    stimulus: dict  # a, w ([cycles] or [cycles, lanes]), valid, clear, bias; ends (each output's last cycle);
+    # network_out (its exact output code)
 
 
-def _mac_config(f):
-    if isinstance(f.weight, Minifloat):
-        return MinifloatMacConfig(f.input, f.weight, f.output)
-    return IntMacConfig(f.input, f.weight, f.output, acc_bits=32, overflow="wrap")
+def _cycles(codes, lanes):
+    """``[K]`` codes as ``[cycles, lanes]`` (or ``[cycles]`` for one lane), zero codes in unused lanes."""
+    cycles, pad = chunks(len(codes), lanes)
+    c = np.concatenate([codes, np.zeros(pad, np.int64)])
+    return c if lanes == 1 else c.reshape(cycles, lanes)
 
 
-def lenet_traces(scheme="dfp", *, neurons=32, images=4, seed=0):
+def lenet_traces(scheme="dfp", *, lanes=1, accumulator="auto", channels=2, images=2, seed=0):
     """``[LayerTrace]`` for every layer of the built-in LeNet quantized with ``scheme`` at 8 bits
-    (power-of-two weights: 4 bits)."""
+    (power-of-two weights: 4 bits), ``channels`` random output channels per layer over ``images`` digits."""
     from ..nn import Widths, apply_formats, assign_formats, builtin_lenet, quant_layers, set_mode, wrap_model
     from ..nn.data import builtin_mnist, calibration_batches
+    from ..nn.exact import mac_operands, unit_of
     from ..nn.ranges import calibrate
 
     data = builtin_mnist()
@@ -49,9 +50,11 @@ def lenet_traces(scheme="dfp", *, neurons=32, images=4, seed=0):
     wb, ab = SCHEME_WIDTHS[scheme]
     stats = calibrate(net, calibration_batches(data.x_train, batches=2))
     apply_formats(net, assign_formats(net, stats, scheme, Widths(wb, wb, ab)))
+    layers = quant_layers(net)
+    for layer in layers.values():
+        layer.lanes, layer.accumulator = lanes, accumulator
     set_mode(net, "exact")
     seen = {}
-    layers = quant_layers(net)
     hooks = [layer.register_forward_hook(
         lambda mod, inp, out, n=n: seen.__setitem__(n, (inp[0].detach().clone(), out.detach().clone())))
         for n, layer in layers.items()]
@@ -65,40 +68,36 @@ def lenet_traces(scheme="dfp", *, neurons=32, images=4, seed=0):
     for name, layer in layers.items():
         f, m = layer.formats, layer.inner
         x, y = seen[name]
-        cfg = _mac_config(f)
-        a = f.input.encode(x)
-        cols = (a.reshape(a.shape[0], -1, 1) if isinstance(m, nn.Linear)
-                else F.unfold(a.double(), m.kernel_size, m.dilation, m.padding, m.stride).to(torch.int64))
-        w = f.weight.encode(m.weight.detach()).reshape(m.weight.shape[0], -1)
+        cfg = unit_of(layer)
+        cols, w = mac_operands(layer, f.input.encode(x), f.weight.encode(m.weight.detach()))  # [N, K, L], [O, K]
         out_codes = f.output.encode(y).reshape(y.shape[0], y.shape[1], -1)
-        if isinstance(cfg, IntMacConfig):
-            bias = round_shift(f.bias.encode(m.bias.detach()), f.bias.frac_bits - cfg.accumulator.frac_bits)
-        else:
-            bias = torch.from_numpy(f32_bits(f.bias.quantize(m.bias.detach().float()).numpy()))
-        pick = [(int(rng.integers(cols.shape[0])), int(rng.integers(w.shape[0])), int(rng.integers(cols.shape[2])))
-                for _ in range(neurons)]
-        k = cols.shape[1]
-        stim = {"a": np.concatenate([cols[n, :, pos].numpy() for n, o, pos in pick]),
-                "w": np.concatenate([w[o].numpy() for n, o, pos in pick]),
-                "valid": np.ones(k * neurons, np.int8),
-                "clear": np.tile(np.eye(1, k, dtype=np.int8)[0], neurons),
-                "bias": np.repeat([int(bias[o]) for n, o, pos in pick], k).astype(np.int64)}
-        stim["ends"] = np.arange(1, neurons + 1) * k - 1
-        stim["network_out"] = np.array([int(out_codes[n, o, pos]) for n, o, pos in pick], dtype=np.int64)
+        bias = bias_preload(cfg, f.bias, m.bias)
+        picks = [(n, int(o), pos) for o in rng.choice(w.shape[0], min(channels, w.shape[0]), replace=False)
+                 for n in range(cols.shape[0]) for pos in range(cols.shape[2])]
+        per = chunks(cols.shape[1], lanes)[0]
+        a = [_cycles(cols[n, :, pos].numpy(), lanes) for n, o, pos in picks]
+        wv = [_cycles(w[o].numpy().astype(np.int64), lanes) for n, o, pos in picks]
+        total = per * len(picks)
+        stim = {"a": np.concatenate(a), "w": np.concatenate(wv), "valid": np.ones(total, np.int8),
+                "clear": np.tile(np.eye(1, per, dtype=np.int8)[0], len(picks)),
+                "bias": np.repeat([int(bias[o]) for n, o, pos in picks], per).astype(np.int64)}
+        stim["ends"] = np.arange(1, len(picks) + 1) * per - 1
+        stim["network_out"] = np.array([int(out_codes[n, o, pos]) for n, o, pos in picks], dtype=np.int64)
         spec = {"family": cfg.family, **cfg.to_dict(), "stages": 0, "bias": True}
         traces.append(LayerTrace(name, spec, stim))
     return traces
 
 
-def verify_lenet(scheme, build_dir, *, neurons=32, seed=0, log=None):
-    """Co-simulate every LeNet layer's MAC on real traces; ``{layer: verdict}``."""
+def verify_lenet(scheme, build_dir, *, lanes=1, accumulator="auto", channels=2, images=2, seed=0, log=None):
+    """Co-simulate every LeNet layer's unit on real traces; ``{layer: verdict}``."""
     from pathlib import Path
 
     from .runner import verify
 
     results = {}
-    for tr in lenet_traces(scheme, neurons=neurons, seed=seed):
+    for tr in lenet_traces(scheme, lanes=lanes, accumulator=accumulator, channels=channels, images=images,
+                           seed=seed):
         results[tr.layer] = verify(tr.spec, Path(build_dir) / scheme / tr.layer, stimulus=tr.stimulus)
         if log:
-            log(tr.layer, results[tr.layer])
+            log(tr.layer, tr.spec, results[tr.layer])
     return results

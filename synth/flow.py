@@ -19,7 +19,9 @@ def synth_figures(spec, workdir, *, liberty=None, clock_mhz=100.0, activity=None
     Keys: ``area_um2``, ``cells``, ``delay_ns``, ``fmax_mhz``, ``power_mw``,
     ``energy_pj``, ``clock_mhz``, ``transistors``, ``logic_depth``,
     ``ice40_luts``, ``ice40_fmax_mhz`` (``None`` when ``ice40=False``),
-    ``module``, ``liberty`` and ``tools`` (versions).
+    ``module``, ``liberty`` and ``tools`` (versions); ``lanes``,
+    ``area_um2_per_mac`` and ``energy_pj_per_mac`` (the unit's area and energy
+    per cycle divided by its lanes: one cycle does ``lanes`` MACs).
 
     Raises
     ------
@@ -35,12 +37,14 @@ def synth_figures(spec, workdir, *, liberty=None, clock_mhz=100.0, activity=None
     check_positive("--clock-mhz", clock_mhz)
     liberty = check_liberty(liberty) if liberty else default_liberty()
     v_path, j_path = generate(spec, workdir)
-    top = json.loads(j_path.read_text())["module"]
+    manifest = json.loads(j_path.read_text())
+    top, lanes = manifest["module"], manifest.get("lanes", 1)
     fig = synthesize(v_path, top, liberty, workdir)
     fig.update(timing_and_power(fig.pop("netlist"), top, liberty, workdir, clock_mhz=clock_mhz, activity=activity))
     if ice40:
         fig.update(ice40_figures(v_path, top, workdir))
     else:
         fig.update(ice40_luts=None, ice40_fmax_mhz=None)
-    fig.update(module=top, liberty=liberty.name, tools=tool_versions())
+    fig.update(module=top, liberty=liberty.name, tools=tool_versions(), lanes=lanes,
+               area_um2_per_mac=fig["area_um2"] / lanes, energy_pj_per_mac=fig["energy_pj"] / lanes)
     return fig

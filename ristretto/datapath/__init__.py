@@ -1,12 +1,16 @@
 """Bit-level reference models of the MAC datapaths, one definition for network, testbench and RTL."""
 
 from .floating import QNAN, Float32MacConfig, MinifloatMacConfig, f32_bits, f32_from_bits, f32_multiply
-from .integer import OVERFLOW_POLICIES, IntAccumulator, IntMacConfig, int_trace
+from .integer import OVERFLOW_POLICIES, IntAccumulator, IntMacConfig, fixed_accumulate, int_trace
+from .lanes import MAX_LANES, check_lanes, chunks, f32_tree, tree_depth, tree_reduce
 from .sizing import ACC_LIMIT, int_accumulator_bound, signed_width
+from .unit import ACCUMULATORS, accumulator_bound, bias_preload, is_fixed_sum, layer_unit, resolve_accumulator
 
-__all__ = ["ACC_LIMIT", "QNAN", "Float32MacConfig", "IntAccumulator", "IntMacConfig", "MinifloatMacConfig",
-           "OVERFLOW_POLICIES", "config_from_dict", "f32_bits", "f32_from_bits", "f32_multiply",
-           "int_accumulator_bound", "int_trace", "signed_width"]
+__all__ = ["ACCUMULATORS", "ACC_LIMIT", "MAX_LANES", "accumulator_bound", "bias_preload", "is_fixed_sum",
+           "layer_unit", "resolve_accumulator", "QNAN", "Float32MacConfig", "IntAccumulator", "IntMacConfig",
+           "MinifloatMacConfig", "OVERFLOW_POLICIES", "check_lanes", "chunks", "config_from_dict", "f32_bits",
+           "f32_from_bits", "f32_multiply", "f32_tree", "fixed_accumulate", "int_accumulator_bound", "int_trace",
+           "signed_width", "tree_depth", "tree_reduce"]
 
 
 def config_from_dict(d):
@@ -19,9 +23,9 @@ def config_from_dict(d):
     if family == "minifloat":
         return MinifloatMacConfig.from_dict(d)
     if family == "float32":
-        if d:
-            raise ValueError(f"The float32 MAC takes no parameters, not {sorted(d)}")
-        return Float32MacConfig()
+        if set(d) - {"lanes"}:
+            raise ValueError(f"The float32 MAC takes only lanes, not {sorted(set(d) - {'lanes'})}")
+        return Float32MacConfig(d.get("lanes", 1))
     if family not in (None, "fixed", "shift"):
         raise ValueError(f"MAC family must be 'fixed', 'shift', 'minifloat' or 'float32', not {family!r}")
     cfg = IntMacConfig.from_dict(d)

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from ..formats import FLOAT32, Minifloat, from_dict
-from .integer import IntAccumulator, as_codes, int_trace
+from .integer import IntAccumulator, _lane_sum, as_codes, int_trace
+from .lanes import check_lanes, f32_tree, tree_depth
 
 __all__ = ["QNAN", "Float32MacConfig", "MinifloatMacConfig", "f32_bits", "f32_from_bits", "f32_multiply"]
 
@@ -93,6 +94,10 @@ class MinifloatMacConfig:
         Width of the exact accumulator (ignored for fp32), at most 53.
     overflow : str
         ``wrap`` or ``saturate`` for the exact accumulator.
+    lanes : int
+        Products per cycle, summed by the unit's adder tree (float32 adders
+        for ``fp32``, rounding at each node in ``ristretto.datapath.lanes``'s
+        order; exact for ``exact``).
 
     Raises
     ------
@@ -107,6 +112,7 @@ class MinifloatMacConfig:
     accumulator: str = "fp32"
     acc_bits: int = 48
     overflow: str = "wrap"
+    lanes: int = 1
 
     family = "minifloat"
 
@@ -119,6 +125,7 @@ class MinifloatMacConfig:
                 raise ValueError(f"{name} must not have inf/NaN codes (inf_nan=False, special=None), not {fmt!r}")
         if self.accumulator not in ("fp32", "exact"):
             raise ValueError(f"accumulator must be 'fp32' or 'exact', not {self.accumulator!r}")
+        object.__setattr__(self, "lanes", check_lanes(self.lanes))
         sig = self.a.man_bits + self.w.man_bits + 2
         if sig > 24:
             raise ValueError(f"Products of {self.a.slug} and {self.w.slug} have {sig} significant bits, "
@@ -153,9 +160,23 @@ class MinifloatMacConfig:
         return top.bit_length() + 1
 
     @property
+    def tree_bits(self):
+        """Width of the exact adder tree's sum of ``lanes`` products (``exact`` accumulator)."""
+        return self.product_bits + tree_depth(self.lanes)
+
+    @property
     def acc(self):
         """The integer accumulator description (exact mode only)."""
         return IntAccumulator(self.acc_bits, self.product_frac_bits, self.overflow)
+
+    def operand_ints(self, a, w):
+        """Activation and weight values as integers at the exact accumulator's scale (float64 tensors).
+
+        ``a * 2**fa`` and ``w * 2**fw`` with ``fa + fw = product_frac_bits``:
+        their products are the exact accumulator's product codes.
+        """
+        fa, fw = self.a.man_bits - self.a.emin, self.w.man_bits - self.w.emin
+        return self.a.decode(as_codes(a)).double() * 2.0**fa, self.w.decode(as_codes(w)).double() * 2.0**fw
 
     # -- the datapath ----------------------------------------------------------
     def products(self, a, w):
@@ -165,48 +186,81 @@ class MinifloatMacConfig:
             return p.float().numpy()
         return torch.round(p * 2.0**self.product_frac_bits).to(torch.int64)
 
+    def lane_sums(self, a, w):
+        """The adder tree's sum per cycle (float32, or exact integers); operands ``[cycles(, lanes)]``."""
+        p = self.products(a, w)
+        if self.accumulator == "fp32":
+            return _f32_lanes(p, self.lanes)
+        return _lane_sum(p, self.lanes)
+
     def trace(self, a, w, valid, clear, bias=None):
         """Raw accumulator after each edge: float32 bit patterns or integer codes (bias alike)."""
         if self.accumulator == "fp32":
-            return f32_bits(_f32_trace(self.products(a, w), valid, clear, bias))
-        return torch.from_numpy(int_trace(self.products(a, w), valid, clear, self.acc, bias))
+            return f32_bits(_f32_trace(self.lane_sums(a, w), valid, clear, bias))
+        return torch.from_numpy(int_trace(self.lane_sums(a, w), valid, clear, self.acc, bias))
 
     def output(self, acc):
         """Output codes (unsigned bit patterns) from raw accumulator values."""
         acc = np.asarray(acc, dtype=np.int64)
-        if self.accumulator == "fp32":
-            return self.out.encode(f32_from_bits(acc))
+        if self.accumulator == "fp32":  # ±inf saturates; NaN (only from a NaN or inf bias) reads as +inf, as in RTL
+            v = f32_from_bits(acc)
+            return self.out.encode(np.where(np.isnan(v), np.float32(np.inf), v))
         return self.out.encode(acc.astype(np.float64) * 2.0**-self.product_frac_bits)
 
     def to_dict(self):
         return {"a": self.a.to_dict(), "w": self.w.to_dict(), "out": self.out.to_dict(),
-                "accumulator": self.accumulator, "acc_bits": self.acc_bits, "overflow": self.overflow}
+                "accumulator": self.accumulator, "acc_bits": self.acc_bits, "overflow": self.overflow,
+                "lanes": self.lanes}
 
     @classmethod
     def from_dict(cls, d):
+        unknown = sorted(set(d) - {"a", "w", "out", "accumulator", "acc_bits", "overflow", "lanes"})
+        if unknown:
+            raise ValueError(f"Minifloat MAC configuration has unknown keys {unknown}; allowed: a, w, out, "
+                             "accumulator, acc_bits, overflow, lanes")
         return cls(from_dict(d["a"]), from_dict(d["w"]), from_dict(d["out"]), d.get("accumulator", "fp32"),
-                   d.get("acc_bits", 48), d.get("overflow", "wrap"))
+                   d.get("acc_bits", 48), d.get("overflow", "wrap"), d.get("lanes", 1))
+
+
+def _f32_lanes(p, lanes):
+    """Float32 tree sums per cycle of products ``[cycles]`` or ``[cycles, lanes]``."""
+    p = np.asarray(p, dtype=np.float32)
+    if lanes == 1:
+        return p[..., 0] if p.ndim >= 2 and p.shape[-1] == 1 else p
+    if p.ndim < 2 or p.shape[-1] != lanes:
+        raise ValueError(f"a {lanes}-lane unit takes [cycles, {lanes}] operands, not {list(p.shape)}")
+    return f32_tree(p)
 
 
 @dataclass(frozen=True)
 class Float32MacConfig:
     """The float32 baseline MAC of the paper's Table III: float32 × float32, float32 sum.
 
-    The multiplier flushes subnormals (``f32_multiply``); the adder is full
-    IEEE (subnormals kept). ``out`` is the float32 accumulator itself.
+    The multiplier flushes subnormals (``f32_multiply``); the adders are full
+    IEEE (subnormals kept). ``out`` is the float32 accumulator itself. With
+    ``lanes > 1`` the products of a cycle are summed by a float32 adder tree
+    (``ristretto.datapath.lanes``) before they enter the accumulator.
     """
+
+    lanes: int = 1
 
     family = "float32"
     a = w = out = FLOAT32
 
+    def __post_init__(self):
+        object.__setattr__(self, "lanes", check_lanes(self.lanes))
+
     def products(self, a, w):
         return f32_multiply(f32_from_bits(a), f32_from_bits(w))
 
+    def lane_sums(self, a, w):
+        return _f32_lanes(self.products(a, w), self.lanes)
+
     def trace(self, a, w, valid, clear, bias=None):
-        return f32_bits(_f32_trace(self.products(a, w), valid, clear, bias))
+        return f32_bits(_f32_trace(self.lane_sums(a, w), valid, clear, bias))
 
     def output(self, acc):
         return np.asarray(acc, dtype=np.int64)
 
     def to_dict(self):
-        return {}
+        return {"lanes": self.lanes}

@@ -11,8 +11,9 @@ import torch
 
 from ..formats import DynamicFixedPoint, PowerOfTwo, from_dict
 from ..formats.fixed import twos_complement_range
+from .lanes import check_lanes, tree_depth
 
-__all__ = ["IntAccumulator", "IntMacConfig", "OVERFLOW_POLICIES", "as_codes", "int_trace"]
+__all__ = ["IntAccumulator", "IntMacConfig", "OVERFLOW_POLICIES", "as_codes", "fixed_accumulate", "int_trace"]
 
 OVERFLOW_POLICIES = ("wrap", "saturate")
 
@@ -60,6 +61,36 @@ def as_codes(x):
     return torch.from_numpy(np.array(x, dtype=np.int64))
 
 
+def _lane_sum(p, lanes):
+    """Exact per-cycle sums of integer products ``[cycles]`` or ``[cycles, lanes]``."""
+    if p.dim() >= 2 and lanes > 1:
+        if p.shape[-1] != lanes:
+            raise ValueError(f"a {lanes}-lane unit takes [cycles, {lanes}] operands, not {list(p.shape)}")
+        return p.sum(-1)
+    if lanes > 1:
+        raise ValueError(f"a {lanes}-lane unit takes [cycles, {lanes}] operands, not {list(p.shape)}")
+    return p[..., 0] if p.dim() >= 2 and p.shape[-1] == 1 else p
+
+
+def fixed_accumulate(products, acc_fmt, lanes=1, start=None):
+    """Integer products summed along the last axis by a ``lanes``-lane unit into ``acc_fmt``.
+
+    ``start`` (int64, broadcast against the result) is the bias preload.
+    """
+    start = 0 if start is None else start
+    if acc_fmt.overflow == "wrap":  # modular: the order does not matter
+        return acc_fmt.fit(products.sum(-1) + start)
+    k = products.shape[-1]
+    pad = (-k) % lanes
+    if pad:
+        products = torch.nn.functional.pad(products, (0, pad))
+    sums = products.reshape(*products.shape[:-1], -1, lanes).sum(-1)
+    acc = acc_fmt.fit(torch.zeros(products.shape[:-1], dtype=torch.int64) + start)
+    for c in range(sums.shape[-1]):  # saturation depends on the order: once per cycle
+        acc = acc_fmt.fit(acc + sums[..., c])
+    return acc
+
+
 def int_trace(products, valid, clear, acc_fmt, bias=None):
     """Integer accumulator after each edge under the port contract (``IntAccumulator`` policy).
 
@@ -95,6 +126,10 @@ class IntMacConfig:
         Accumulator width (default 32).
     overflow : str
         Accumulator overflow policy, ``wrap`` or ``saturate``.
+    lanes : int
+        Products summed per cycle by the unit's adder tree (1..64; see
+        ``ristretto.datapath.lanes``). A saturating accumulator clamps once
+        per cycle, so ``lanes`` is part of its result.
     """
 
     a: DynamicFixedPoint
@@ -102,6 +137,7 @@ class IntMacConfig:
     out: DynamicFixedPoint
     acc_bits: int = 32
     overflow: str = "wrap"
+    lanes: int = 1
 
     def __post_init__(self):
         for name in ("a", "out"):
@@ -110,6 +146,7 @@ class IntMacConfig:
         if not isinstance(self.w, (DynamicFixedPoint, PowerOfTwo)):
             raise TypeError(f"w must be a DynamicFixedPoint or PowerOfTwo, not {self.w!r}")
         IntAccumulator(self.acc_bits, 0, self.overflow)  # validates width and policy
+        object.__setattr__(self, "lanes", check_lanes(self.lanes))
         if self.product_bits > 53:
             raise ValueError(f"Products of {self.a.slug} x {self.w.slug} need {self.product_bits} bits, more than the "
                              "53-bit accumulator limit; narrow the weights' exponent range")
@@ -135,6 +172,11 @@ class IntMacConfig:
         return self.a.bits + self.max_shift + 1
 
     @property
+    def tree_bits(self):
+        """Width of the adder tree's exact sum of ``lanes`` products."""
+        return self.product_bits + tree_depth(self.lanes)
+
+    @property
     def accumulator(self):
         frac = self.a.frac_bits + (self.w.frac_bits if self.family == "fixed" else -self.w.exp_min)
         return IntAccumulator(self.acc_bits, frac, self.overflow)
@@ -153,15 +195,19 @@ class IntMacConfig:
             p = torch.where(k == 0, 0, p)
         return torch.where(((w >> mag_bits) & 1) == 1, -p, p)
 
-    def accumulate(self, products):
-        """Accumulate along the last axis under the overflow policy; returns raw accumulator codes."""
-        acc_fmt = self.accumulator
-        if acc_fmt.overflow == "wrap":  # modular: the order does not matter
-            return acc_fmt.fit(products.sum(-1))
-        acc = torch.zeros(products.shape[:-1], dtype=torch.int64)
-        for k in range(products.shape[-1]):  # saturation depends on the order
-            acc = acc_fmt.fit(acc + products[..., k])
-        return acc
+    def lane_sums(self, a, w):
+        """The adder tree's sum per cycle: ``a``, ``w`` are ``[cycles]`` (one lane) or ``[cycles, lanes]``."""
+        p = self.products(a, w)
+        return _lane_sum(p, self.lanes)
+
+    def accumulate(self, products, start=None):
+        """Accumulate along the last axis as the ``lanes``-lane unit does; returns raw accumulator codes.
+
+        ``start`` (accumulator codes, broadcast) is the bias preload. Wrapping
+        sums do not depend on the order; a saturating accumulator clamps after
+        each cycle's tree sum (``lanes`` products, zero-padded at the end).
+        """
+        return fixed_accumulate(products, self.accumulator, self.lanes, start)
 
     def output(self, acc):
         """Requantize raw accumulator codes to output codes (round to nearest even, saturate)."""
@@ -173,23 +219,26 @@ class IntMacConfig:
         return acc, self.output(acc)
 
     def trace(self, a, w, valid, clear, bias=None):
-        """Accumulator after each rising edge for a cycle-by-cycle stimulus (see ``int_trace``)."""
-        return torch.from_numpy(int_trace(self.products(a, w), valid, clear, self.accumulator, bias))
+        """Accumulator after each rising edge for a cycle-by-cycle stimulus (see ``int_trace``).
+
+        With ``lanes > 1``, ``a`` and ``w`` are ``[cycles, lanes]``.
+        """
+        return torch.from_numpy(int_trace(self.lane_sums(a, w), valid, clear, self.accumulator, bias))
 
     # -- description ---------------------------------------------------------
     def to_dict(self):
         return {"a": self.a.to_dict(), "w": self.w.to_dict(), "out": self.out.to_dict(),
-                "acc_bits": self.acc_bits, "overflow": self.overflow}
+                "acc_bits": self.acc_bits, "overflow": self.overflow, "lanes": self.lanes}
 
     @classmethod
     def from_dict(cls, d):
-        """Inverse of ``to_dict``; ``acc_bits`` (32) and ``overflow`` ("wrap") are optional."""
+        """Inverse of ``to_dict``; ``acc_bits`` (32), ``overflow`` ("wrap") and ``lanes`` (1) are optional."""
         if not isinstance(d, dict):
             raise TypeError(f"MAC configuration must be a dict, not {d!r}")
         missing = [k for k in ("a", "w", "out") if k not in d]
-        unknown = sorted(set(d) - {"a", "w", "out", "acc_bits", "overflow"})
+        unknown = sorted(set(d) - {"a", "w", "out", "acc_bits", "overflow", "lanes"})
         if missing or unknown:
-            raise ValueError(f"MAC configuration needs keys a, w, out (optional acc_bits, overflow); "
+            raise ValueError(f"MAC configuration needs keys a, w, out (optional acc_bits, overflow, lanes); "
                              f"missing {missing}, unknown {unknown}")
         return cls(from_dict(d["a"]), from_dict(d["w"]), from_dict(d["out"]),
-                   d.get("acc_bits", 32), d.get("overflow", "wrap"))
+                   d.get("acc_bits", 32), d.get("overflow", "wrap"), d.get("lanes", 1))

@@ -5,17 +5,17 @@
 partial sum of a dot product lies between the bias plus all its negative products
 and the bias plus all its positive products, so the larger magnitude of the two,
 over every output of every calibration sample, bounds what the data needs; a
-guard of extra bits is added. Integer families only (fixed point and power-of-two
-weights); minifloat layers keep their float32 adder.
+guard of extra bits is added. Layers whose unit sums in fixed point: the integer
+families (fixed point, power-of-two weights) and minifloats with the exact
+accumulator; minifloats summed by float32 adders have no width to size.
 """
 
 import torch
 
-from ..datapath import ACC_LIMIT, IntMacConfig, int_accumulator_bound, signed_width
+from ..datapath import ACC_LIMIT, accumulator_bound, is_fixed_sum, signed_width
 from ..errors import InputError
-from ..formats import DynamicFixedPoint, PowerOfTwo
 from .convert import quant_layers
-from .exact import fan_in, integer_terms
+from .exact import fan_in, integer_terms, unit_of
 
 __all__ = ["POLICIES", "accumulator_report", "check_policy", "observed_maxabs", "size_accumulators"]
 
@@ -35,30 +35,34 @@ def check_policy(policy):
     return bits
 
 
-def _integer(layer):
-    f = layer.formats
-    return isinstance(f.input, DynamicFixedPoint) and isinstance(f.output, DynamicFixedPoint) and \
-        isinstance(f.weight, (DynamicFixedPoint, PowerOfTwo))
+def _fixed_unit(layer):
+    """The layer's unit at the widest accumulator if it sums in fixed point, else None."""
+    try:
+        cfg = unit_of(layer, acc_bits=ACC_LIMIT)
+    except ValueError:
+        return None
+    return cfg if cfg is not None and is_fixed_sum(cfg) else None
 
 
-def _acc_frac(layer):
+def _bound(layer):
     f = layer.formats
-    return IntMacConfig(f.input, f.weight, f.output, acc_bits=ACC_LIMIT).accumulator.frac_bits
+    bias = f.bias if layer.inner.bias is not None else None
+    return min(ACC_LIMIT, signed_width(accumulator_bound(f.input, f.weight, bias, fan_in(layer))))
 
 
 def observed_maxabs(net, batches):
-    """``{layer: largest |partial sum| in accumulator LSBs}`` over ``batches`` (integer layers).
+    """``{layer: largest |partial sum| in accumulator LSBs}`` over ``batches`` (fixed-point-summing layers).
 
     The network runs in exact mode (each layer's input as the hardware computes
     it), with accumulators that cannot overflow; a network that cannot run in
     exact mode is observed in fp32 mode.
     """
-    layers = {n: layer for n, layer in quant_layers(net).items() if _integer(layer)}
+    layers = {n: layer for n, layer in quant_layers(net).items() if _fixed_unit(layer) is not None}
     seen = dict.fromkeys(layers, 0)
 
     def hook(name):
         def record(mod, inp, out):
-            cg, wg, b0, _ = integer_terms(mod, inp[0], _acc_frac(mod))
+            cg, wg, b0, _ = integer_terms(mod, inp[0], _fixed_unit(mod))
             pos = torch.einsum("gok,ngkl->ngol", wg.clamp(min=0), cg.clamp(min=0)) + \
                 torch.einsum("gok,ngkl->ngol", wg.clamp(max=0), cg.clamp(max=0))
             neg = torch.einsum("gok,ngkl->ngol", wg.clamp(min=0), cg.clamp(max=0)) + \
@@ -74,9 +78,7 @@ def observed_maxabs(net, batches):
     try:
         with torch.no_grad():
             for layer in layers.values():  # wide enough never to overflow: exact inputs for the next layer
-                f = layer.formats
-                layer.acc_bits = min(ACC_LIMIT, signed_width(int_accumulator_bound(f.input, f.weight, f.bias,
-                                                                                   fan_in(layer))))
+                layer.acc_bits = "bound"
             for mode in ("exact", "fp32"):
                 for layer in every.values():
                     layer.mode = mode
@@ -95,7 +97,7 @@ def observed_maxabs(net, batches):
 
 
 def size_accumulators(net, batches, policy="bound", *, guard=1, overflow="wrap", observe=True):
-    """Set each integer layer's accumulator (``acc_bits``, ``overflow``) and return the sizing per layer.
+    """Set each fixed-point-summing layer's accumulator (``acc_bits``, ``overflow``); return the sizing per layer.
 
     ``policy``: ``bound`` (never overflows), ``observed`` (the calibration data's
     need plus ``guard`` bits) or an integer width for every layer. A width is
@@ -103,16 +105,16 @@ def size_accumulators(net, batches, policy="bound", *, guard=1, overflow="wrap",
 
     ``observe=False`` skips the data pass (``observed`` is then None) unless the policy needs it.
 
-    Returns ``{layer: {"bits", "bound", "observed", "overflow"}}`` (integer layers only).
+    Returns ``{layer: {"bits", "bound", "observed", "overflow"}}`` (fixed-point-summing layers only).
     """
     policy = check_policy(policy)
-    layers = {n: layer for n, layer in quant_layers(net).items() if _integer(layer)}
+    layers = {n: layer for n, layer in quant_layers(net).items() if _fixed_unit(layer) is not None}
     observed = observed_maxabs(net, batches) if layers and (observe or policy == "observed") else None
     out = {}
     for name, layer in layers.items():
         f = layer.formats
-        product = IntMacConfig(f.input, f.weight, f.output, acc_bits=ACC_LIMIT).product_bits
-        bound = min(ACC_LIMIT, signed_width(int_accumulator_bound(f.input, f.weight, f.bias, fan_in(layer))))
+        product = _fixed_unit(layer).product_bits
+        bound = _bound(layer)
         seen = None if observed is None else min(ACC_LIMIT, max(product, signed_width(observed[name]) + guard))
         bits = {"bound": bound, "observed": seen}.get(policy, policy)
         if bits < product:

@@ -1,11 +1,16 @@
-"""Exact mode: a layer computed as the MAC hardware computes it, through ``ristretto.datapath``.
+"""Exact mode: a layer computed as its unit computes it, through ``ristretto.datapath``.
 
-Integer families (DFP or power-of-two weights, DFP activations and output):
-integer codes, products at the accumulator scale, the bias preloaded into the
-accumulator (rounded to its scale, nearest even), the accumulator's overflow
-policy, then the output requantizer. Minifloat: exact products accumulated in
-float32 one at a time in a fixed order (bias first, then input channel, kernel
-row, kernel column), then rounded to the output minifloat.
+Which unit computes a layer is ``ristretto.datapath.layer_unit``'s answer, from
+the layer's formats and its options (``acc_bits``, ``overflow``,
+``accumulator``, ``lanes``). Fixed-point sums (integer families, minifloats
+with an exact accumulator): integer products at the accumulator's scale, the
+bias preloaded (rounded to its LSB, nearest even), the overflow policy (a
+saturating accumulator clamps once per cycle of ``lanes`` products), then the
+output requantizer. Float32 sums (minifloats with float32 adders): exact
+products, each cycle's ``lanes`` products summed by the float32 adder tree and
+added to the running sum (bias first), in the order of
+``ristretto.datapath.lanes``, then rounded to the output minifloat. A dot
+product's elements run in the order input channel, kernel row, kernel column.
 """
 
 from dataclasses import dataclass
@@ -14,22 +19,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..datapath import IntMacConfig
-from ..formats import DynamicFixedPoint, Minifloat, PowerOfTwo
-from ..formats.rounding import round_shift
+from ..datapath import IntMacConfig, MinifloatMacConfig, bias_preload, is_fixed_sum, layer_unit, tree_reduce
+from ..formats import Minifloat, PowerOfTwo
 
-__all__ = ["exact_forward", "fan_in", "integer_terms", "layer_mac_config"]
+__all__ = ["exact_forward", "fan_in", "integer_terms", "mac_operands", "unit_of"]
 
 _EXACT_F64 = 2.0**52  # float64 sums of integers below this are exact
 
 
-def layer_mac_config(layer, acc_bits=32, overflow="wrap"):
-    """The ``IntMacConfig`` of an integer-family layer (raises for others)."""
-    f = layer.formats
-    if not (isinstance(f.input, DynamicFixedPoint) and isinstance(f.output, DynamicFixedPoint)
-            and isinstance(f.weight, (DynamicFixedPoint, PowerOfTwo))):
-        raise ValueError(f"Not an integer-family layer: {layer.extra_repr()}")
-    return IntMacConfig(f.input, f.weight, f.output, acc_bits=acc_bits, overflow=overflow)
+def unit_of(layer, **overrides):
+    """The unit (MAC configuration) that computes ``layer`` in exact mode, or None (float32 tree, no unit).
+
+    Options come from the layer (``acc_bits``, ``overflow``, ``accumulator``,
+    ``lanes``); ``overrides`` replace them.
+    """
+    f, m = layer.formats, layer.inner
+    opts = {"acc_bits": layer.acc_bits, "overflow": layer.overflow, "accumulator": layer.accumulator,
+            "lanes": layer.lanes, **overrides}
+    return layer_unit(f.input, f.weight, f.output, fan_in=fan_in(layer),
+                      bias=f.bias if m.bias is not None else None, **opts)
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,20 @@ def _grouped(g, cols, wmat):
                                                                                    -1)
 
 
+def mac_operands(layer, a_codes, w_codes):
+    """Input codes as columns ``[N, K, L]`` and weight codes as rows ``[O, K]``, in the unit's order.
+
+    ``K`` runs over input channel, kernel row, kernel column (the order a dot
+    product enters the unit); padding is code 0 (zero in every format the units
+    take). Ungrouped layers only (groups have their own columns).
+    """
+    g = _geometry(layer.inner)
+    if g.groups != 1:
+        raise ValueError(f"mac_operands takes ungrouped layers, not groups={g.groups}")
+    cols, _ = _columns(g, a_codes.double())
+    return cols.to(torch.int64), _kernel(g, w_codes)
+
+
 def fan_in(layer):
     """Products summed per output of a layer (its MAC's dot-product length)."""
     m = layer.inner
@@ -136,33 +158,37 @@ def fan_in(layer):
     return m.in_channels // m.groups * k
 
 
-def integer_terms(layer, x, acc_frac):
-    """The integer dot products of a layer: columns ``[N, G, K/G, L]``, weights ``[G, O/G, K/G]`` (float64
-    holding integers: activation codes and weight integers at the accumulator scale), the bias preload
-    ``[1, G, O/G, 1]`` (int64) and what ``_reshape_out`` needs."""
+def integer_terms(layer, x, cfg):
+    """The integer dot products of a layer on a fixed-point-summing unit ``cfg``.
+
+    Returns columns ``[N, G, K/G, L]`` and weights ``[G, O/G, K/G]`` (float64
+    holding integers whose products are the accumulator's product codes), the
+    bias preload ``[1, G, O/G, 1]`` (int64 accumulator codes) and what
+    ``_reshape_out`` needs.
+    """
     f, m = layer.formats, layer.inner
-    a = f.input.encode(x.detach())
-    wc = f.weight.encode(m.weight.detach())
-    if isinstance(f.weight, PowerOfTwo):  # the integer the shifter multiplies by: 1 << (e - exp_min), signed
-        w_int = IntMacConfig(f.input, f.weight, f.output, acc_bits=53).products(torch.ones_like(wc), wc)
+    if isinstance(cfg, MinifloatMacConfig):
+        a_int, w_int = cfg.operand_ints(f.input.encode(x.detach()), f.weight.encode(m.weight.detach()))
     else:
-        w_int = wc
+        a_int = f.input.encode(x.detach())
+        wc = f.weight.encode(m.weight.detach())
+        # the shifter's integer: 1 << (e - exp_min), signed
+        w_int = cfg.products(torch.ones_like(wc), wc) if isinstance(f.weight, PowerOfTwo) else wc
     g = _geometry(m)
-    cols, size = _columns(g, a.double())  # [N, K, L]
+    cols, size = _columns(g, a_int.double())  # [N, K, L]
     wmat = _kernel(g, w_int).double()  # [O, K]
     acc0 = torch.zeros(wmat.shape[0], dtype=torch.int64, device=cols.device)
     if m.bias is not None:
-        acc0 = round_shift(f.bias.encode(m.bias.detach()), f.bias.frac_bits - acc_frac)
+        acc0 = bias_preload(cfg, f.bias, m.bias)
     cg, wg = _grouped(g, cols, wmat)
     b0 = acc0.reshape(wg.shape[0], wg.shape[1])[None, :, :, None]
     return cg, wg, b0, (g, size)
 
 
-def _integer_forward(layer, x):
+def _fixed_forward(layer, x, cfg):
     f = layer.formats
-    cfg = layer_mac_config(layer, layer.acc_bits, layer.overflow)
-    acc_fmt = cfg.accumulator
-    cg, wg, b0, (g, size) = integer_terms(layer, x, acc_fmt.frac_bits)
+    acc_fmt = cfg.accumulator if isinstance(cfg, IntMacConfig) else cfg.acc
+    cg, wg, b0, (g, size) = integer_terms(layer, x, cfg)
     n, groups, per, length = cg.shape[0], wg.shape[0], wg.shape[1], cg.shape[3]
     bound = float(cg.abs().amax()) * float(wg.abs().sum(2).amax()) + float(b0.abs().max())
     exact = None
@@ -171,28 +197,43 @@ def _integer_forward(layer, x):
         layer.overflows += int(((exact < acc_fmt.min_code) | (exact > acc_fmt.max_code)).sum())
     if acc_fmt.overflow == "wrap" and exact is not None:
         acc = acc_fmt.fit(exact)  # modular sums do not depend on the order
-    else:  # saturation depends on the order: accumulate one product at a time
+    else:  # saturation depends on the order: once per cycle of `lanes` products
         acc = acc_fmt.fit(b0.expand(n, -1, -1, length).clone())
         ci, wi = cg.to(torch.int64), wg.to(torch.int64)
-        for k in range(ci.shape[2]):
-            acc = acc_fmt.fit(acc + wi[None, :, :, k, None] * ci[:, :, None, k, :])
-    y = f.output.decode(cfg.output(acc.reshape(n, groups * per, -1)))
+        k_total = ci.shape[2]
+        for c0 in range(0, k_total, cfg.lanes):
+            c1 = min(k_total, c0 + cfg.lanes)
+            if bound < _EXACT_F64:
+                step = torch.einsum("gok,ngkl->ngol", wg[:, :, c0:c1], cg[:, :, c0:c1]).round().to(torch.int64)
+            else:
+                step = sum(wi[None, :, :, k, None] * ci[:, :, None, k, :] for k in range(c0, c1))
+            acc = acc_fmt.fit(acc + step)
+    acc = acc.reshape(n, groups * per, -1)
+    if isinstance(cfg, IntMacConfig):
+        y = f.output.decode(cfg.output(acc))
+    else:  # the exact sum rounded once to the output minifloat
+        y = f.output.quantize(acc.double() * 2.0**-cfg.product_frac_bits).float()
     return _reshape_out(g, y, x, size)
 
 
-def _minifloat_forward(layer, x):
+def _float_forward(layer, x, lanes):
     f, m = layer.formats, layer.inner
     a = f.input.quantize(x.detach().float())
     w = f.weight.quantize(m.weight.detach().float())
     g = _geometry(m)
     cols, size = _columns(g, a)  # [N, K, L] float32
     cg, wg = _grouped(g, cols, _kernel(g, w))
-    n, groups, per = cols.shape[0], wg.shape[0], wg.shape[1]
-    acc = torch.zeros(n, groups, per, cols.shape[2], device=cols.device)
+    n, groups, per, k_total = cols.shape[0], wg.shape[0], wg.shape[1], cg.shape[2]
     if m.bias is not None:
-        acc += f.bias.quantize(m.bias.detach().float()).reshape(groups, per)[None, :, :, None]
-    for k in range(cg.shape[2]):  # products are exact in float32; each sum rounds once (RNE)
-        acc = acc + wg[None, :, :, k, None] * cg[:, :, None, k, :]
+        acc = f.bias.quantize(m.bias.detach().float()).reshape(groups, per)[None, :, :, None]
+        acc = acc.expand(n, -1, -1, cols.shape[2]).clone()
+    else:  # -0 is the float identity: the first cycle's sum passes unchanged, as when the unit clears
+        acc = torch.full((n, groups, per, cols.shape[2]), -0.0, device=cols.device)
+    for c0 in range(0, k_total, lanes):  # products are exact in float32; every addition rounds once (RNE)
+        idx = range(c0, c0 + lanes)
+        prods = [wg[None, :, :, k, None] * cg[:, :, None, k, :] if k < k_total else
+                 torch.zeros((), device=cols.device) for k in idx]  # unused lanes: +0
+        acc = acc + tree_reduce(prods, torch.add)
     return _reshape_out(g, f.output.quantize(acc.reshape(n, groups * per, -1)), x, size)
 
 
@@ -200,6 +241,11 @@ def exact_forward(layer, x):
     """The layer's output as the hardware computes it (float32 tensor of output-format values)."""
     _check(layer)
     f = layer.formats
+    cfg = unit_of(layer)
+    if cfg is not None and is_fixed_sum(cfg):
+        return _fixed_forward(layer, x, cfg)
     if all(isinstance(g, Minifloat) for g in (f.input, f.weight, f.output)):
-        return _minifloat_forward(layer, x)
-    return _integer_forward(layer, x)
+        return _float_forward(layer, x, layer.lanes)
+    raise ValueError(f"exact mode has no datapath for formats {f.input!r} x {f.weight!r} -> {f.output!r} "
+                     f"of {layer.extra_repr()}; use one family (fixed point, power-of-two weights or minifloat) "
+                     "or mode fp32")

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..datapath import ACCUMULATORS, MAX_LANES
 from ..errors import InputError
 from ..files import atomic_path, check_out_dir, write_json
 from ..options import check_choice, check_int, check_margin
@@ -50,6 +51,8 @@ class FlowResult:
     validation_size: int = 0
     fold_bn: bool = False
     accumulators: dict = field(default_factory=dict)
+    accumulator: str = "auto"
+    lanes: int = 1
 
 
 # a sign bit and enough exponent-code bits for the widest span choose_pow2 uses: wider codes add nothing
@@ -76,7 +79,8 @@ def _check_options(scheme, margin, rule, finetune_epochs, mode, topk, batch_size
 def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetune_epochs=0, finetune_lr=0.005,
                      finetune_activations=False, mode="fp32", device="cpu", fold_bn=False, calib_batches=4,
                      batch_size=500, topk=1, output_index=None, seed=0, config=None, refine=False, strict=False,
-                     widths=None, acc_bits="bound", acc_guard=1, log=print, stream=None):
+                     widths=None, acc_bits="bound", acc_guard=1, accumulator="auto", lanes=1, log=print,
+                     stream=None):
     """Run Ristretto's flow on ``model`` with ``data`` (a ``Dataset``).
 
     Options are checked first, then the model against the data (shapes, labels,
@@ -91,6 +95,11 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
     (never overflows), ``observed`` (the calibration data's need plus
     ``acc_guard`` bits) or a width; ``result.accumulators`` reports both widths
     per layer and the outputs that overflowed over the validation set in exact mode.
+    ``accumulator`` (``auto``, ``exact``, ``fp32``) chooses how minifloat
+    layers sum in exact mode (``auto``: exact fixed point for operands of at
+    most 8 bits, else float32 adders); ``lanes`` (1..64) is the dot-product
+    unit's lane count, whose adder tree fixes the order of float32 sums and of
+    saturation (``ristretto.datapath.lanes``).
     ``scheme`` defaults to ``dfp``, or to the scheme of ``config``. Layers and
     ops left in float are listed in ``result.unquantized``; ``strict`` refuses
     such a model.
@@ -113,6 +122,8 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
     _check_options(scheme, margin, rule, finetune_epochs, mode, topk, batch_size)
     acc_bits = check_policy(acc_bits)
     check_int("--acc-guard", acc_guard, 0, 16)
+    check_choice("--accumulator", accumulator, ACCUMULATORS)
+    check_int("--lanes", lanes, 1, MAX_LANES)
     if widths is not None and config is not None:
         raise InputError("--widths and --config both fix the formats; give one")
     warns = []
@@ -123,6 +134,8 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
 
     net = wrap_model(model, fold_bn=fold_bn).to(device)
     layers = quant_layers(net)
+    for layer in layers.values():
+        layer.accumulator, layer.lanes = accumulator, lanes
     if config is not None:
         check_config_layers(config, cfg_formats, layers)
     data, notes = check_model_data(net, data, topk=topk, output_index=output_index, device=device)
@@ -256,7 +269,9 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
         report[name] = {g: group_report(stats[name][g], getattr(layer.formats, g))
                         for g in GROUPS if getattr(layer.formats, g) is not None and g in stats[name]}
         if name in accumulators:
-            report[name]["accumulator"] = accumulators[name]
+            report[name]["accumulator"] = {"kind": "fixed", **accumulators[name]}
+        elif all(getattr(layer.formats, g) is not None for g in ("input", "weight", "output")):
+            report[name]["accumulator"] = {"kind": "fp32", "lanes": lanes}  # float32 adder tree, in lanes' order
     disagreement = {}
     try:
         disagreement = compare_modes(net, data.x_val[:100].to(device))
@@ -267,7 +282,8 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
     return FlowResult(net, scheme, rule, mode, widths, {n: layer.formats for n, layer in layers.items()},
                       layer_widths, baseline, quantized, before, passes, search_log, report, disagreement,
                       margin=margin, met=met, finetuned_top1=after, finetune_kept=kept, unquantized=floats,
-                      warnings=warns, validation_size=len(data.x_val), fold_bn=fold_bn, accumulators=accumulators)
+                      warnings=warns, validation_size=len(data.x_val), fold_bn=fold_bn, accumulators=accumulators,
+                      accumulator=accumulator, lanes=lanes)
 
 
 def _state_dict(net):
@@ -298,6 +314,7 @@ def write_outputs(result, out_dir):
                "finetune_kept": result.finetune_kept, "widths": result.widths.to_dict(),
                "layer_widths": {n: {"weight": w, "act": a} for n, (w, a) in result.layer_widths.items()},
                "validation_passes": result.passes, "search": result.search_log, "layers": result.layers,
+               "accumulator_option": result.accumulator, "lanes": result.lanes,
                "mode_disagreement": result.mode_disagreement, "unquantized": result.unquantized,
                "warnings": result.warnings}
     write_json(out / "summary.json", summary)

@@ -87,8 +87,11 @@ class QuantLayer(nn.Module):
         self.generator = None
         self.quantize_activations = True
         self.observer = None  # callable(layer, group, tensor) during calibration
-        self.acc_bits = 32  # exact mode: accumulator width and overflow policy
+        # exact mode: the unit's options (ristretto.datapath.layer_unit)
+        self.acc_bits = "bound"  # fixed-point sums: width that never overflows, or an int
         self.overflow = "wrap"
+        self.accumulator = "auto"  # minifloat: exact fixed-point sum (<= 8-bit operands) or fp32 adders
+        self.lanes = 1  # products per cycle of the dot-product unit (its adder tree's order)
         self.overflows = 0  # exact mode: outputs whose exact sum did not fit the accumulator, since last reset
 
     @property

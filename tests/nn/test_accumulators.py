@@ -93,7 +93,7 @@ def test_the_flow_reports_sized_accumulators(lenet, mnist, tmp_path, policy):
     layers = json.loads((tmp_path / "summary.json").read_text())["layers"]
     for name, rep in layers.items():
         acc = rep["accumulator"]
-        assert set(acc) == {"bits", "bound", "observed", "overflow", "overflows"}
+        assert set(acc) == {"kind", "bits", "bound", "observed", "overflow", "overflows"} and acc["kind"] == "fixed"
         assert acc["observed"] <= acc["bound"] < 32 and acc["overflows"] == 0 and acc["overflow"] == "wrap"
         assert acc["bits"] == acc[policy] == res.net.get_submodule(name).acc_bits
     assert 100 * (res.baseline_top1 - res.quantized_top1) <= 1.5

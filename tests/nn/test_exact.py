@@ -7,14 +7,14 @@ from torch import nn
 from ristretto.datapath import MinifloatMacConfig
 from ristretto.formats import DynamicFixedPoint, Minifloat, PowerOfTwo
 from ristretto.formats.rounding import round_shift
-from ristretto.nn.exact import exact_forward, layer_mac_config
+from ristretto.nn.exact import exact_forward, unit_of
 from ristretto.nn.layers import LayerFormats, QuantLayer
 from ristretto.nn.modes import compare_modes
 
 D = DynamicFixedPoint
 
 
-def _layer(inner, formats, overflow="wrap", acc_bits=32):
+def _layer(inner, formats, overflow="wrap", acc_bits="bound"):
     layer = QuantLayer(inner, formats)
     layer.mode, layer.overflow, layer.acc_bits = "exact", overflow, acc_bits
     return layer
@@ -28,7 +28,8 @@ def test_linear_neurons_equal_the_integer_mac(w, overflow, acc_bits):
     layer = _layer(lin, LayerFormats(D(8, 4), w, D(16, 12), D(8, 3)), overflow, acc_bits)
     x = torch.randn(5, 40) * 3
     got = layer.formats.output.encode(exact_forward(layer, x))
-    cfg = layer_mac_config(layer, acc_bits, overflow)
+    cfg = unit_of(layer)
+    assert (cfg.acc_bits, cfg.overflow) == (acc_bits, overflow)
     a, wc = cfg.a.encode(x), cfg.w.encode(lin.weight.detach())
     b = round_shift(layer.formats.bias.encode(lin.bias.detach()), 12 - cfg.accumulator.frac_bits)
     for n in range(5):
@@ -45,7 +46,7 @@ def test_conv_equals_the_mac_on_unfolded_columns():
     layer = _layer(conv, LayerFormats(D(8, 5), D(8, 7), None, D(8, 2)), "saturate", 16)
     x = torch.randn(2, 3, 9, 9)
     got = layer.formats.output.encode(exact_forward(layer, x))
-    cfg = layer_mac_config(layer, 16, "saturate")
+    cfg = unit_of(layer)
     cols = nn.functional.unfold(cfg.a.encode(x).double(), 3, padding=1, stride=2).to(torch.int64)  # [N, K, L]
     wc = cfg.w.encode(conv.weight.detach()).reshape(4, -1)
     acc = cfg.accumulate(cfg.products(cols.transpose(1, 2)[:, None], wc[None, :, None]))
@@ -57,6 +58,7 @@ def test_minifloat_layer_equals_the_float32_mac():
     lin = nn.Linear(30, 3, bias=False)
     f = Minifloat(4, 3)
     layer = _layer(lin, LayerFormats(f, f, None, f))
+    layer.accumulator = "fp32"
     x = torch.randn(4, 30)
     got = f.encode(exact_forward(layer, x))
     cfg = MinifloatMacConfig(f, f, f)
@@ -92,7 +94,7 @@ def test_grouped_convolution_equals_fp32_mode_where_sums_are_exact(fmt, overflow
         conv = nn.Conv2d(cin, cout, 3, padding=1, groups=groups)
         f = LayerFormats(D(8, 4), D(6, 5), D(12, 9), D(10, 3)) if isinstance(fmt, DynamicFixedPoint) else \
             LayerFormats(fmt, fmt, fmt, fmt)
-        layer = _layer(conv, f, overflow, 32)
+        layer = _layer(conv, f, overflow, 32 if isinstance(fmt, DynamicFixedPoint) else "bound")
         x = torch.randn(2, cin, 6, 6)
         with torch.no_grad():
             got = exact_forward(layer, x)
@@ -152,3 +154,79 @@ def test_same_padding_conv2d_in_exact_mode():
         got = exact_forward(layer, x)
         layer.mode = "fp32"
         assert torch.equal(got, layer(x))
+
+
+def _chunked(x, lanes):
+    """[K] codes as [ceil(K/lanes), lanes] cycles, zero codes in the unused lanes."""
+    pad = (-len(x)) % lanes
+    return torch.cat([x, torch.zeros(pad, dtype=x.dtype)]).reshape(-1, lanes)
+
+
+@pytest.mark.parametrize("lanes", [1, 3, 4, 16])
+@pytest.mark.parametrize("accumulator", ["fp32", "exact"])
+def test_minifloat_layer_with_lanes_equals_the_units_trace(accumulator, lanes):
+    """Exact mode with ``lanes`` equals the N-lane unit's cycle reference, neuron by neuron, bias included."""
+    torch.manual_seed(9)
+    lin = nn.Linear(37, 4)
+    f, fb = Minifloat(4, 3), Minifloat(5, 4)
+    layer = _layer(lin, LayerFormats(f, f, fb, f))
+    layer.accumulator, layer.lanes = accumulator, lanes
+    x = torch.randn(6, 37) * 4
+    got = f.encode(exact_forward(layer, x))
+    cfg = unit_of(layer)
+    assert (cfg.accumulator, cfg.lanes) == (accumulator, lanes)
+    from ristretto.datapath import bias_preload
+    a, wc, b = f.encode(x), f.encode(lin.weight.detach()), bias_preload(cfg, fb, lin.bias)
+    for n in range(6):
+        for o in range(4):
+            ac, wcy = _chunked(a[n], lanes), _chunked(wc[o], lanes)
+            if lanes == 1:
+                ac, wcy = ac[:, 0], wcy[:, 0]
+            cycles = ac.shape[0]
+            acc = cfg.trace(ac, wcy, torch.ones(cycles), torch.tensor([1] + [0] * (cycles - 1)),
+                            torch.full((cycles,), int(b[o])))[-1]
+            assert int(got[n, o]) == int(cfg.output(torch.tensor([int(acc)]))[0]), (n, o)
+
+
+@pytest.mark.parametrize("lanes", [1, 5, 16])
+def test_saturating_layer_with_lanes_equals_the_units_trace(lanes):
+    torch.manual_seed(10)
+    lin = nn.Linear(45, 5)
+    layer = _layer(lin, LayerFormats(D(8, 4), D(8, 7), D(16, 11), D(8, 3)), "saturate", 16)
+    layer.lanes = lanes
+    with torch.no_grad():
+        lin.weight.copy_(torch.sign(lin.weight) * 0.9)  # products of one sign pile up
+    x = torch.randn(4, 45).abs() * 6
+    got = layer.formats.output.encode(exact_forward(layer, x))
+    cfg = unit_of(layer)
+    from ristretto.datapath import bias_preload
+    a, wc, b = cfg.a.encode(x), cfg.w.encode(lin.weight.detach()), bias_preload(cfg, layer.formats.bias, lin.bias)
+    hits = 0
+    for n in range(4):
+        for o in range(5):
+            ac, wcy = _chunked(a[n], lanes), _chunked(wc[o], lanes)
+            cycles = ac.shape[0]
+            acc = cfg.trace(ac if lanes > 1 else ac[:, 0], wcy if lanes > 1 else wcy[:, 0], torch.ones(cycles),
+                            torch.tensor([1] + [0] * (cycles - 1)), torch.full((cycles,), int(b[o])))
+            hits += int(((acc == cfg.accumulator.max_code) | (acc == cfg.accumulator.min_code)).any())
+            assert int(got[n, o]) == int(cfg.output(acc[-1:])[0]), (n, o)
+    assert hits, "the test must reach saturation"
+
+
+def test_lanes_change_a_float32_sum_and_auto_picks_the_exact_accumulator():
+    torch.manual_seed(11)
+    lin = nn.Linear(64, 8, bias=False)
+    f = Minifloat(4, 3)
+    layer = _layer(lin, LayerFormats(f, f, None, Minifloat(8, 23, bias=128)))  # float32-wide: every rounding shows
+    assert unit_of(layer).accumulator == "exact"
+    with torch.no_grad():  # operands over 2**-6 .. 2**8: products span 2**28, so float32 sums round
+        lin.weight.copy_(torch.randn(8, 64) * 2.0 ** torch.randint(-6, 8, (8, 64)))
+    x = torch.randn(32, 64) * 2.0 ** torch.randint(-6, 8, (32, 64))
+    exact_sum = exact_forward(layer, x)
+    layer.accumulator = "fp32"
+    outs = {}
+    for lanes in (1, 16):
+        layer.lanes = lanes
+        outs[lanes] = exact_forward(layer, x)
+    assert not torch.equal(outs[1], outs[16])
+    assert not torch.equal(outs[1], exact_sum) and not torch.equal(outs[16], exact_sum)

@@ -56,7 +56,7 @@ def test_a_broken_requantizer_is_caught_by_icarus(monkeypatch, tmp_path):
 def test_real_lenet_traces_equal_the_network_exact_mode(scheme, tmp_path):
     from ristretto.sim.traces import verify_lenet
 
-    results = verify_lenet(scheme, tmp_path, neurons=8)
+    results = verify_lenet(scheme, tmp_path, channels=1, images=1)
     assert list(results) == ["conv1", "conv2", "fc1", "fc2"]
     for layer, r in results.items():
         assert r["passed"] and r["network_match"], (layer, r.get("first_mismatch"))
