@@ -1,8 +1,22 @@
-"""Small combinational building blocks: leading-zero count, rounding right shift."""
+"""Small combinational building blocks: round half to even, leading-zero count, rounding right shift."""
 
-from amaranth.hdl import Cat, Const, Mux, Signal
+from amaranth.hdl import Cat, Const, Mux, Shape, Signal
 
-__all__ = ["leading_zeros", "round_shift_right"]
+__all__ = ["leading_zeros", "round_half_even", "round_shift_right"]
+
+
+def round_half_even(m, kept, half, sticky):
+    """``kept`` rounded to nearest, ties to even: ``kept + (half & (sticky | kept[0]))``, one bit wider.
+
+    ``kept`` holds the bits that stay (signed or unsigned; for a signed value
+    they are the floor of the exact quotient), ``half`` the first bit dropped,
+    ``sticky`` whether any bit below it is set. The one rounding rule of every
+    unit in ``hw/``, equal to ``ristretto.formats.rounding.round_shift``.
+    """
+    shape = Shape.cast(kept.shape())
+    r = Signal(Shape(shape.width + 1, shape.signed))
+    m.d.comb += r.eq(kept + (half & (sticky | kept[0])))
+    return r
 
 
 def leading_zeros(m, value, width):
@@ -38,7 +52,4 @@ def round_shift_right(m, value, width, amount, max_amount):
     m.d.comb += t.eq(ext >> amt)
     lost = Signal()
     m.d.comb += lost.eq((t << amt)[: width + 2] != ext)
-    q, half, sticky = t[2:], t[1], t[0] | lost
-    r = Signal(width + 1)
-    m.d.comb += r.eq(q + (half & (sticky | q[0])))
-    return r
+    return round_half_even(m, t[2:], t[1], t[0] | lost)

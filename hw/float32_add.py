@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..datapath import QNAN
-from .bits import leading_zeros
+from .bits import leading_zeros, round_half_even
 
 __all__ = ["Float32Adder"]
 
@@ -65,9 +65,7 @@ class Float32Adder(wiring.Component):
             exp.eq(Mux(carry, eex + 1, eex - lshift)),
         ]
         # round to nearest even on guard/round/sticky
-        g, rest, lsb = norm[2], norm[0] | norm[1], norm[3]
-        sig = Signal(25)
-        m.d.comb += sig.eq(norm[3:27] + (g & (rest | lsb)))
+        sig = round_half_even(m, norm[3:27], norm[2], norm[0] | norm[1])  # 25 bits
         sig_carry = sig[24]
         exp_r = Signal(unsigned(10))
         m.d.comb += exp_r.eq(exp + sig_carry)

@@ -5,6 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..datapath import QNAN
+from .bits import round_half_even
 
 __all__ = ["Float32Multiplier"]
 
@@ -36,8 +37,7 @@ class Float32Multiplier(wiring.Component):
         kept = Mux(top, prod[24:48], prod[23:47])
         guard = Mux(top, prod[23], prod[22])
         sticky = Mux(top, prod[:23] != 0, prod[:22] != 0)
-        rounded = Signal(25)
-        m.d.comb += rounded.eq(kept + (guard & (sticky | kept[0])))
+        rounded = round_half_even(m, kept, guard, sticky)  # 25 bits
         carry = rounded[24]
         exp = Signal(signed(11))
         m.d.comb += exp.eq(ea + eb - 127 + top + carry)

@@ -5,6 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..formats.fixed import twos_complement_range
+from .bits import round_half_even
 
 __all__ = ["Requantizer"]
 
@@ -43,9 +44,7 @@ class Requantizer(wiring.Component):
             return m
         if s > 0:
             q = i >> s  # arithmetic: floor division
-            half = i[s - 1]
-            sticky = i[: s - 1].any() if s >= 2 else 0
-            r = q + (half & (sticky | q[0]))
+            r = round_half_even(m, q, i[s - 1], i[: s - 1].any() if s >= 2 else 0)
         else:
             r = i << -s
         lo, hi = twos_complement_range(self._out_bits)
