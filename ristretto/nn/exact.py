@@ -25,6 +25,7 @@ from ..formats import Minifloat, PowerOfTwo
 __all__ = ["exact_forward", "fan_in", "integer_terms", "mac_operands", "unit_of"]
 
 _EXACT_F64 = 2.0**52  # float64 sums of integers below this are exact
+_EXACT_F32 = 2.0**24  # and float32 sums below this
 
 
 def unit_of(layer, **overrides):
@@ -158,6 +159,24 @@ def fan_in(layer):
     return m.in_channels // m.groups * k
 
 
+def _operand_ints(layer, x, cfg):
+    """Input and weight as integers whose products are the accumulator's product codes (float64), in the
+    layer's own shapes, and the bias preload ``[O]`` (int64 accumulator codes; zeros without a bias)."""
+    f, m = layer.formats, layer.inner
+    if isinstance(cfg, MinifloatMacConfig):
+        a_int, w_int = cfg.operand_ints(f.input.encode(x.detach()), f.weight.encode(m.weight.detach()))
+    else:
+        a_int = f.input.encode(x.detach()).double()
+        wc = f.weight.encode(m.weight.detach())
+        # the shifter's integer: 1 << (e - exp_min), signed
+        w_int = (cfg.products(torch.ones_like(wc), wc) if isinstance(f.weight, PowerOfTwo) else wc).double()
+    g = _geometry(m)
+    rows = _kernel(g, w_int).shape[0]
+    b = bias_preload(cfg, f.bias, m.bias) if m.bias is not None else \
+        torch.zeros(rows, dtype=torch.int64, device=a_int.device)
+    return a_int, w_int, b
+
+
 def integer_terms(layer, x, cfg):
     """The integer dot products of a layer on a fixed-point-summing unit ``cfg``.
 
@@ -166,38 +185,53 @@ def integer_terms(layer, x, cfg):
     bias preload ``[1, G, O/G, 1]`` (int64 accumulator codes) and what
     ``_reshape_out`` needs.
     """
-    f, m = layer.formats, layer.inner
-    if isinstance(cfg, MinifloatMacConfig):
-        a_int, w_int = cfg.operand_ints(f.input.encode(x.detach()), f.weight.encode(m.weight.detach()))
-    else:
-        a_int = f.input.encode(x.detach())
-        wc = f.weight.encode(m.weight.detach())
-        # the shifter's integer: 1 << (e - exp_min), signed
-        w_int = cfg.products(torch.ones_like(wc), wc) if isinstance(f.weight, PowerOfTwo) else wc
-    g = _geometry(m)
-    cols, size = _columns(g, a_int.double())  # [N, K, L]
-    wmat = _kernel(g, w_int).double()  # [O, K]
-    acc0 = torch.zeros(wmat.shape[0], dtype=torch.int64, device=cols.device)
-    if m.bias is not None:
-        acc0 = bias_preload(cfg, f.bias, m.bias)
-    cg, wg = _grouped(g, cols, wmat)
+    a_int, w_int, acc0 = _operand_ints(layer, x, cfg)
+    g = _geometry(layer.inner)
+    cols, size = _columns(g, a_int)  # [N, K, L]
+    cg, wg = _grouped(g, cols, _kernel(g, w_int))
     b0 = acc0.reshape(wg.shape[0], wg.shape[1])[None, :, :, None]
     return cg, wg, b0, (g, size)
+
+
+def _sums(layer, a_int, w_int, dtype):
+    """Exact dot products ``[N, O, L]`` of integer operands by torch's own conv/linear in ``dtype``.
+
+    Exact when every partial sum is an integer the dtype holds (the caller's
+    bound), whatever order the library sums in.
+    """
+    g = _geometry(layer.inner)
+    if g.kind == "linear":
+        return F.linear(a_int.to(dtype).reshape(-1, a_int.shape[-1]), w_int.to(dtype))[..., None], None
+    xp = _padded(g, a_int.to(dtype))
+    k = _kernel(g, w_int)
+    wk = k.reshape(k.shape[0], -1, *g.kernel_size).to(dtype)
+    stride = (1, 1) if g.kind == "transposed" else g.stride
+    y = F.conv2d(xp, wk, None, stride, 0, g.dilation, g.groups)
+    return y.reshape(y.shape[0], y.shape[1], -1), tuple(y.shape[2:])
 
 
 def _fixed_forward(layer, x, cfg):
     f = layer.formats
     acc_fmt = cfg.accumulator if isinstance(cfg, IntMacConfig) else cfg.acc
-    cg, wg, b0, (g, size) = integer_terms(layer, x, cfg)
-    n, groups, per, length = cg.shape[0], wg.shape[0], wg.shape[1], cg.shape[3]
-    bound = float(cg.abs().amax()) * float(wg.abs().sum(2).amax()) + float(b0.abs().max())
-    exact = None
-    if bound < _EXACT_F64:  # float64 sums of integers are exact below 2**52, in any order
-        exact = torch.einsum("gok,ngkl->ngol", wg, cg).round().to(torch.int64) + b0
+    a_int, w_int, b = _operand_ints(layer, x, cfg)
+    rows = b.shape[0]
+    # every partial sum, in any order, is at most this in magnitude
+    bound = float(a_int.abs().amax()) * float(w_int.abs().reshape(rows, -1).sum(1).amax()) + float(b.abs().max())
+    if bound < _EXACT_F64 and (acc_fmt.overflow == "wrap" or bound <= acc_fmt.max_code):
+        # the order cannot matter: one library conv/matmul, float32 where its sums are exact integers
+        # (CUDA may compute float32 convolutions in TF32: float64 there)
+        single = bound < _EXACT_F32 and a_int.device.type == "cpu"
+        sums, size = _sums(layer, a_int, w_int, torch.float32 if single else torch.float64)
+        exact = sums.to(torch.int64) + b[None, :, None]
         layer.overflows += int(((exact < acc_fmt.min_code) | (exact > acc_fmt.max_code)).sum())
-    if acc_fmt.overflow == "wrap" and exact is not None:
-        acc = acc_fmt.fit(exact)  # modular sums do not depend on the order
-    else:  # saturation depends on the order: once per cycle of `lanes` products
+        acc, g = acc_fmt.fit(exact), _geometry(layer.inner)
+    else:
+        cg, wg, b0, (g, size) = integer_terms(layer, x, cfg)
+        n, groups, per, length = cg.shape[0], wg.shape[0], wg.shape[1], cg.shape[3]
+        if bound < _EXACT_F64:  # overflow events counted on the exact sums
+            exact = torch.einsum("gok,ngkl->ngol", wg, cg).round().to(torch.int64) + b0
+            layer.overflows += int(((exact < acc_fmt.min_code) | (exact > acc_fmt.max_code)).sum())
+        # saturation (or sums beyond float64's integers): once per cycle of `lanes` products, in order
         acc = acc_fmt.fit(b0.expand(n, -1, -1, length).clone())
         ci, wi = cg.to(torch.int64), wg.to(torch.int64)
         k_total = ci.shape[2]
@@ -208,7 +242,7 @@ def _fixed_forward(layer, x, cfg):
             else:
                 step = sum(wi[None, :, :, k, None] * ci[:, :, None, k, :] for k in range(c0, c1))
             acc = acc_fmt.fit(acc + step)
-    acc = acc.reshape(n, groups * per, -1)
+        acc = acc.reshape(n, groups * per, -1)
     if isinstance(cfg, IntMacConfig):
         y = f.output.decode(cfg.output(acc))
     else:  # the exact sum rounded once to the output minifloat

@@ -230,3 +230,35 @@ def test_lanes_change_a_float32_sum_and_auto_picks_the_exact_accumulator():
         outs[lanes] = exact_forward(layer, x)
     assert not torch.equal(outs[1], outs[16])
     assert not torch.equal(outs[1], exact_sum) and not torch.equal(outs[16], exact_sum)
+
+
+@pytest.mark.parametrize("fmt", [D(8, 4), D(12, 6), Minifloat(4, 3)], ids=lambda f: f.slug)
+@pytest.mark.parametrize("kind", ["conv", "conv1d", "transposed", "linear"])
+def test_library_sums_equal_the_column_sums(fmt, kind):
+    """The fast path (torch's conv/matmul in float32 or float64 on integer operands) equals the plain column sums.
+
+    Sums near float32's 2**24 integer limit (8-bit DFP, fan-in 576) and far above it (12-bit DFP, minifloat).
+    """
+    from ristretto.nn.exact import integer_terms
+
+    torch.manual_seed(12)
+    inner = {"conv": nn.Conv2d(64, 16, 3, padding=1), "conv1d": nn.Conv1d(64, 16, 5, padding=2, stride=2),
+             "transposed": nn.ConvTranspose2d(64, 16, 3, stride=2), "linear": nn.Linear(576, 16)}[kind]
+    with torch.no_grad():
+        inner.weight.copy_(torch.sign(inner.weight) * torch.rand_like(inner.weight))  # large codes, both signs
+    out = D(16, 2) if isinstance(fmt, DynamicFixedPoint) else Minifloat(5, 4)
+    bias = D(16, 8) if isinstance(fmt, DynamicFixedPoint) else Minifloat(5, 4)
+    w_fmt = D(fmt.bits, fmt.bits - 1) if isinstance(fmt, DynamicFixedPoint) else fmt
+    layer = _layer(inner, LayerFormats(fmt, w_fmt, bias, out))
+    shape = {"conv": (3, 64, 8, 8), "conv1d": (3, 64, 20), "transposed": (3, 64, 5, 5), "linear": (3, 576)}[kind]
+    x = torch.rand(shape) * 7.9  # ReLU-like activations near the top of the range
+    got = exact_forward(layer, x)
+    cfg = unit_of(layer)
+    cg, wg, b0, (g, size) = integer_terms(layer, x, cfg)
+    acc = torch.einsum("gok,ngkl->ngol", wg, cg).round().to(torch.int64) + b0
+    acc = acc.reshape(acc.shape[0], -1, acc.shape[3])
+    if isinstance(fmt, DynamicFixedPoint):
+        want = out.decode(cfg.output(cfg.accumulator.fit(acc)))
+    else:
+        want = out.quantize(acc.double() * 2.0**-cfg.product_frac_bits).float()
+    assert torch.equal(got.reshape(want.shape[0], want.shape[1], -1), want.reshape(want.shape[0], want.shape[1], -1))
