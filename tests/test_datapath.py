@@ -64,3 +64,30 @@ def test_dict_round_trip_and_errors():
         IntMacConfig(A, A, A, overflow="clip")
     with pytest.raises(ValueError, match=r"^Accumulator width must be an integer in \[2, 53\], not 64$"):
         IntMacConfig(A, A, A, acc_bits=64)
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 3, 5, 7, 16, 33, 64])
+def test_tree_orders_agree(lanes):
+    """The tensor tree (exact mode), the list tree (RTL generator, cycle reference) round alike in float32."""
+    from ristretto.datapath import f32_tree, tree_reduce, tree_reduce_stream
+
+    rng = np.random.default_rng(lanes)
+    p = (rng.standard_normal((500, lanes)) * np.exp2(rng.integers(-30, 30, (500, lanes)))).astype(np.float32)
+    want = f32_tree(p)
+    t = torch.from_numpy(p)
+    assert np.array_equal(tree_reduce_stream(lanes, lambda i: t[:, i], torch.add).numpy(), want)
+    assert np.array_equal(tree_reduce(list(torch.from_numpy(p).T), torch.add).numpy(), want)
+    if lanes == 5:  # ((p0+p1) + (p2+p3)) + p4
+        r = ((p[:, 0] + p[:, 1]) + (p[:, 2] + p[:, 3])) + p[:, 4]
+        assert np.array_equal(want, r)
+        assert tree_reduce(["a", "b", "c", "d", "e"], lambda x, y: f"({x}+{y})") == "(((a+b)+(c+d))+e)"
+
+
+def test_the_streamed_tree_is_the_same_tree():
+    from ristretto.datapath import tree_reduce, tree_reduce_stream
+
+    def add(x, y):
+        return f"({x}+{y})"
+
+    for n in range(1, 65):
+        assert tree_reduce_stream(n, str, add) == tree_reduce([str(i) for i in range(n)], add), n

@@ -2,7 +2,7 @@
 
 from .floating import QNAN, Float32MacConfig, MinifloatMacConfig, f32_bits, f32_from_bits, f32_multiply
 from .integer import OVERFLOW_POLICIES, IntAccumulator, IntMacConfig, fixed_accumulate, int_trace
-from .lanes import MAX_LANES, check_lanes, chunks, f32_tree, tree_depth, tree_reduce
+from .lanes import MAX_LANES, check_lanes, chunks, f32_tree, tree_depth, tree_reduce, tree_reduce_stream
 from .sizing import ACC_LIMIT, int_accumulator_bound, signed_width
 from .unit import ACCUMULATORS, accumulator_bound, bias_preload, is_fixed_sum, layer_unit, resolve_accumulator
 
@@ -10,7 +10,7 @@ __all__ = ["ACCUMULATORS", "ACC_LIMIT", "MAX_LANES", "accumulator_bound", "bias_
            "layer_unit", "resolve_accumulator", "QNAN", "Float32MacConfig", "IntAccumulator", "IntMacConfig",
            "MinifloatMacConfig", "OVERFLOW_POLICIES", "check_lanes", "chunks", "config_from_dict", "f32_bits",
            "f32_from_bits", "f32_multiply", "f32_tree", "fixed_accumulate", "int_accumulator_bound", "int_trace",
-           "signed_width", "tree_depth", "tree_reduce"]
+           "signed_width", "tree_depth", "tree_reduce", "tree_reduce_stream"]
 
 
 def config_from_dict(d):

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-__all__ = ["MAX_LANES", "check_lanes", "chunks", "f32_tree", "tree_depth", "tree_reduce"]
+__all__ = ["MAX_LANES", "check_lanes", "chunks", "f32_tree", "tree_depth", "tree_reduce", "tree_reduce_stream"]
 
 MAX_LANES = 64
 
@@ -49,6 +49,28 @@ def tree_reduce(items, add):
             nxt.append(level[-1])
         level = nxt
     return level[0]
+
+
+def tree_reduce_stream(n, item, add):
+    """``tree_reduce([item(0), ..., item(n-1)], add)``, computing each item only when the tree needs it.
+
+    The same tree, evaluated depth first: at most ``log2(n) + 1`` partial sums
+    are alive at once (exact mode keeps them in cache). A subtree of level k
+    is closed as soon as its two halves exist; at the end the open subtrees
+    are joined from the right, which is where ``tree_reduce`` carries an odd
+    level's last element.
+    """
+    stack = []  # (level, value)
+    for i in range(n):
+        level, v = 0, item(i)
+        while stack and stack[-1][0] == level:
+            v = add(stack.pop()[1], v)
+            level += 1
+        stack.append((level, v))
+    v = stack.pop()[1]
+    while stack:
+        v = add(stack.pop()[1], v)
+    return v
 
 
 def tree_depth(lanes):

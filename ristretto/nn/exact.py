@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..datapath import IntMacConfig, MinifloatMacConfig, bias_preload, is_fixed_sum, layer_unit, tree_reduce
+from ..datapath import IntMacConfig, MinifloatMacConfig, bias_preload, is_fixed_sum, layer_unit, tree_reduce_stream
 from ..formats import Minifloat, PowerOfTwo
 
 __all__ = ["exact_forward", "fan_in", "integer_terms", "mac_operands", "unit_of"]
@@ -217,10 +217,16 @@ def _fixed_forward(layer, x, cfg):
     rows = b.shape[0]
     # every partial sum, in any order, is at most this in magnitude
     bound = float(a_int.abs().amax()) * float(w_int.abs().reshape(rows, -1).sum(1).amax()) + float(b.abs().max())
-    if bound < _EXACT_F64 and (acc_fmt.overflow == "wrap" or bound <= acc_fmt.max_code):
+    frac = acc_fmt.frac_bits
+    single = bound < _EXACT_F32 and a_int.device.type == "cpu"  # CUDA may compute float32 convs in TF32
+    if bound <= acc_fmt.max_code and bound < _EXACT_F64:
+        # no partial sum can overflow: the exact sum, scaled, is what the requantizer or rounder sees
+        sums, size = _sums(layer, a_int, w_int, torch.float32 if single else torch.float64)
+        total = (sums + b.to(sums.dtype)[None, :, None]) * 2.0**-frac
+        y = f.output.quantize(total if single else total.double()).float()
+        return _reshape_out(_geometry(layer.inner), y, x, size)
+    if bound < _EXACT_F64 and acc_fmt.overflow == "wrap":
         # the order cannot matter: one library conv/matmul, float32 where its sums are exact integers
-        # (CUDA may compute float32 convolutions in TF32: float64 there)
-        single = bound < _EXACT_F32 and a_int.device.type == "cpu"
         sums, size = _sums(layer, a_int, w_int, torch.float32 if single else torch.float64)
         exact = sums.to(torch.int64) + b[None, :, None]
         layer.overflows += int(((exact < acc_fmt.min_code) | (exact > acc_fmt.max_code)).sum())
@@ -263,11 +269,13 @@ def _float_forward(layer, x, lanes):
         acc = acc.expand(n, -1, -1, cols.shape[2]).clone()
     else:  # -0 is the float identity: the first cycle's sum passes unchanged, as when the unit clears
         acc = torch.full((n, groups, per, cols.shape[2]), -0.0, device=cols.device)
+    pad = (-k_total) % lanes
+    if pad:  # unused lanes of the last cycle: zero codes, +0 products
+        cg, wg = F.pad(cg, (0, 0, 0, pad)), F.pad(wg, (0, pad))
+    wk, ck = wg.permute(2, 0, 1)[:, None, :, :, None], cg.permute(2, 0, 1, 3)[:, :, :, None, :]  # K first
     for c0 in range(0, k_total, lanes):  # products are exact in float32; every addition rounds once (RNE)
-        idx = range(c0, c0 + lanes)
-        prods = [wg[None, :, :, k, None] * cg[:, :, None, k, :] if k < k_total else
-                 torch.zeros((), device=cols.device) for k in idx]  # unused lanes: +0
-        acc = acc + tree_reduce(prods, torch.add)
+        # the cycle's adder tree, each product made when the tree needs it (a few tensors alive: cache-sized)
+        acc = acc + tree_reduce_stream(lanes, lambda i, c0=c0: wk[c0 + i] * ck[c0 + i], torch.add)
     return _reshape_out(g, f.output.quantize(acc.reshape(n, groups * per, -1)), x, size)
 
 
