@@ -1,0 +1,75 @@
+"""Formal equivalence of generated units against their naive references (Yosys), and refutation of broken ones."""
+
+import pytest
+from ristretto.hw import PRESETS
+from ristretto.hw.generate import parse_spec
+from ristretto.hw.reference import reference_verilog
+from ristretto.synth.prove import prove
+
+from ristretto.cli import main
+from ristretto.formats import DynamicFixedPoint as D
+from ristretto.formats import Minifloat as M
+from ristretto.formats import PowerOfTwo as P
+
+
+def _mf(a, out, **kw):
+    return {"family": "minifloat", "a": a.to_dict(), "w": a.to_dict(), "out": out.to_dict(), "accumulator": "exact",
+            **kw}
+
+
+SWEEP = {
+    "fixed8": PRESETS["fixed8"],
+    "shift8w4": PRESETS["shift8w4"],
+    "fixed4-sat-bias-st1": {"a": D(4, 2).to_dict(), "w": D(4, 3).to_dict(), "out": D(4, 1).to_dict(), "acc_bits": 10,
+                            "overflow": "saturate", "bias": True, "stages": 1},
+    "fixed12x10-wrap-st2": {"a": D(12, 6).to_dict(), "w": D(10, 9).to_dict(), "out": D(8, -2).to_dict(),
+                            "acc_bits": 30, "stages": 2, "bias": True},
+    "fixed16-acc40": {"a": D(16, 8).to_dict(), "w": D(16, 14).to_dict(), "out": D(16, 8).to_dict(), "acc_bits": 40},
+    "fixed6-leftshift": {"a": D(6, 0).to_dict(), "w": D(6, 1).to_dict(), "out": D(12, 4).to_dict(), "acc_bits": 14},
+    "shift5z-sat": {"a": D(7, 3).to_dict(), "w": P(5, -6, 6).to_dict(), "out": D(6, -1).to_dict(), "acc_bits": 21,
+                    "overflow": "saturate", "bias": True},
+    "fixed8-l4-sat": dict(PRESETS["fixed8"], lanes=4, acc_bits=20, overflow="saturate", bias=True),
+    "shift8w4-l4": dict(PRESETS["shift8w4"], lanes=4, stages=1),
+    "fixed6-l5": {"a": D(6, 2).to_dict(), "w": D(6, 5).to_dict(), "out": D(8, 1).to_dict(), "acc_bits": 16,
+                  "lanes": 5},
+    "mf-e2m1-exact": _mf(M(2, 1), M(3, 2), acc_bits=12, bias=True),
+    "mf-e3m2s-exact-sat": _mf(M(3, 2, subnormals=True), M(4, 3), acc_bits=24, overflow="saturate", stages=2),
+    "mf-e4m3-exact": _mf(M(4, 3), M(4, 3), acc_bits=40, bias=True),
+    "mf-e2m1-exact-l4": _mf(M(2, 1), M(3, 2), acc_bits=14, lanes=4),
+}
+
+
+@pytest.mark.parametrize("name", list(SWEEP))
+def test_units_are_proven(name, tmp_path):
+    r = prove(SWEEP[name], tmp_path)
+    assert r["proven"], r["counterexample"]
+
+
+MUTATIONS = {  # a one-line change of the reference that the prover must refute, one per family
+    "fixed8": ("wire up = ", "wire up = 1'b0 & "),  # truncate instead of rounding
+    "shift5z-sat": ("(k0 == 0) ?", "(k0 == 1) ?"),  # the zero code at the wrong place
+    "mf-e3m2s-exact-sat": ("wire neg = ", "wire neg = 1'b0 & "),  # drop the sign of the output
+    "fixed8-l4-sat": ("product3[", "product2["),  # a lane summed twice
+}
+
+
+@pytest.mark.parametrize("name", list(MUTATIONS))
+def test_a_broken_reference_is_refuted(name, tmp_path):
+    cfg, options = parse_spec(SWEEP[name])
+    old, new = MUTATIONS[name]
+    text = reference_verilog(cfg, module="reference", **options)
+    assert old in text
+    r = prove(SWEEP[name], tmp_path, reference=text.replace(old, new, 1))
+    assert not r["proven"] and "FAIL" in r["counterexample"]
+
+
+def test_the_cli(tmp_path, capsys):
+    assert main(["hw", "prove", "fixed8", "--lanes", "4", "--build-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith("PROVEN mac_fixed_dfp8f4_dfp8f7_dfp8f4_acc32w_l4_st0")
+    with pytest.raises(SystemExit, match="no naive reference for float32 adders"):
+        main(["hw", "prove", "minifloat8", "--build-dir", str(tmp_path)])
+
+
+def test_an_undecided_proof_says_so(tmp_path):
+    r = prove(dict(PRESETS["shift8w4"], lanes=16), tmp_path, timeout=1)
+    assert r["proven"] is None
