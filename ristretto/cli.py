@@ -387,6 +387,13 @@ def _report(args):
     widths = args.widths
     check_int("--finetune-epochs", args.finetune_epochs, 0, 1000)
     check_int("--verify-vectors", args.verify_vectors, 1, 10_000_000)
+    from .datapath import ACCUMULATORS, MAX_LANES
+    from .nn.accumulators import check_policy
+    from .options import check_choice
+
+    acc_bits = check_policy(args.acc_bits)
+    check_choice("--accumulator", args.accumulator, ACCUMULATORS)
+    check_int("--lanes", args.lanes, 1, MAX_LANES)
     check_out_dir(args.out)
     model, data = _model_and_data(args)
     data, notes = check_model_data(model, data)
@@ -394,15 +401,18 @@ def _report(args):
         _log(n)
     points = sweep(model, data, formats=formats, widths=widths, out_dir=args.out,
                    finetune_epochs=args.finetune_epochs, verify_vectors=args.verify_vectors,
-                   ice40=not args.no_ice40, log=_log)
+                   ice40=not args.no_ice40, acc_bits=acc_bits, accumulator=args.accumulator, lanes=args.lanes,
+                   log=_log)
     meta = {"model": args.model or "built-in LeNet", "data": data.name, "liberty": default_liberty().name,
             "clock_mhz": 100.0, "baseline_top1": accuracy(model, data.x_val, data.y_val),
             "validation_size": len(data.x_val), "tools": tool_versions(),
             "note": "Accuracy: weights and activations at the given width (power-of-two weights: at most "
                     "5-bit codes), range rule mse" + (f", fine-tuned {args.finetune_epochs} epochs" if
                                                       args.finetune_epochs else "") +
-                    ". Hardware: one MAC (32-bit accumulator; float32 adder for minifloat) with the formats of "
-                    "the layer doing the most MACs, co-simulated on random vectors in Icarus."}
+                    f". Hardware: the unit computing the layer doing the most MACs ({args.lanes} lane(s); "
+                    f"accumulator sized '{args.acc_bits}'; minifloat accumulator '{args.accumulator}'), "
+                    "co-simulated on random vectors in Icarus; area, power and energy are the unit's (energy per "
+                    "cycle: one cycle does lanes MACs)."}
     files = write_report(points, args.out, meta)
     print(f"{len(points)} points; wrote:")
     for f in files:
@@ -526,6 +536,12 @@ def _build_parser():
     p.add_argument("--finetune-epochs", type=int, default=0, help="fine-tuning epochs per point (default 0)")
     p.add_argument("--verify-vectors", type=int, default=2000, help="random co-simulation vectors per point")
     p.add_argument("--no-ice40", action="store_true", help="skip the iCE40 figures")
+    p.add_argument("--acc-bits", default="bound",
+                   help="accumulator of the synthesized unit: bound (never overflows; default), observed, or N bits")
+    p.add_argument("--accumulator", default="auto",
+                   help="minifloat units: exact (fixed-point sum), fp32 (float32 adder) or auto (default: exact for "
+                   "operands of at most 8 bits)")
+    p.add_argument("--lanes", type=int, default=1, help="lanes of the synthesized units, 1..64 (default 1)")
     p.add_argument("--out", default="report", help="output folder (default: report)")
     p.set_defaults(func=_report)
 

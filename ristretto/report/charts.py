@@ -111,7 +111,7 @@ def write_charts(points, out_dir):
     paths = [out / "accuracy_vs_area.png", out / "accuracy_vs_energy.png", out / "accuracy_vs_width.png",
              out / "layer_sqnr.png"]
     _tradeoff(points, "area_um2", "MAC area (um^2, OSU 0.18 um)", paths[0])
-    _tradeoff(points, "energy_pj", "energy per MAC (pJ at 100 MHz)", paths[1])
+    _tradeoff(points, "energy_pj_per_mac", "energy per MAC (pJ at 100 MHz, unit energy per cycle / lanes)", paths[1])
     _widths(points, paths[2])
     _sqnr(points, paths[3])
     return paths

@@ -19,7 +19,7 @@ __all__ = ["POINT_FIELDS", "fingerprint", "sweep"]
 
 POINT_FIELDS = ("format", "width", "a_bits", "w_bits", "top1", "finetuned", "area_um2", "cells", "delay_ns",
                 "fmax_mhz", "power_mw", "energy_pj", "transistors", "logic_depth", "ice40_luts", "ice40_fmax_mhz",
-                "verified", "vectors", "module")
+                "verified", "vectors", "module", "lanes", "area_um2_per_mac", "energy_pj_per_mac")
 
 
 def fingerprint(model, data):
@@ -34,14 +34,12 @@ def fingerprint(model, data):
     return h.hexdigest()[:16]
 
 
-def _mac_spec(scheme, layer_formats):
-    """A MAC spec for the formats of one layer (the one with the most MACs)."""
-    f = layer_formats
-    if scheme == "minifloat":
-        return {"family": "minifloat", "a": f.input.to_dict(), "w": f.weight.to_dict(), "out": f.output.to_dict(),
-                "accumulator": "fp32", "stages": 0}
-    return {"a": f.input.to_dict(), "w": f.weight.to_dict(), "out": f.output.to_dict(), "acc_bits": 32,
-            "overflow": "wrap", "stages": 0}
+def _unit_spec(layer):
+    """The spec of the unit computing ``layer`` (``ristretto.datapath.layer_unit`` via its options), or None."""
+    from ..nn.exact import unit_of
+
+    cfg = unit_of(layer)
+    return None if cfg is None else {"family": cfg.family, **cfg.to_dict(), "stages": 0}
 
 
 def _heaviest_layer(net, x):
@@ -59,9 +57,12 @@ def _heaviest_layer(net, x):
     return max(macs, key=macs.get)
 
 
-def _point(model, data, stats_net, stats, scheme, width, *, finetune_epochs, build_dir, verify_vectors, ice40, log):
+def _point(model, data, stats_net, stats, scheme, width, *, finetune_epochs, build_dir, verify_vectors, ice40, log,
+           unit_options):
     from ..nn import Widths, accuracy, apply_formats, assign_formats, quant_layers
+    from ..nn.accumulators import size_accumulators
     from ..nn.convert import wrap_model
+    from ..nn.data import calibration_batches
     from ..nn.finetune import finetune
     from ..sim.runner import verify
     from ..synth import synth_figures
@@ -76,7 +77,14 @@ def _point(model, data, stats_net, stats, scheme, width, *, finetune_epochs, bui
         finetune(net, data.x_train, data.y_train, epochs=finetune_epochs)
         top1 = accuracy(net, data.x_val, data.y_val)
     layer = _heaviest_layer(net, data.x_val)
-    spec = _mac_spec(scheme, quant_layers(net)[layer].formats)
+    acc_bits = unit_options["acc_bits"]
+    for q in quant_layers(net).values():
+        q.accumulator, q.lanes = unit_options["accumulator"], unit_options["lanes"]
+    size_accumulators(net, calibration_batches(data.x_train), acc_bits, observe=acc_bits == "observed")
+    spec = _unit_spec(quant_layers(net)[layer])
+    if spec is None:
+        log(f"    no unit is generated for the formats of {scheme}{width}")
+        return None
     try:
         ver = verify(spec, build_dir / "verify", exhaustive=False, random_vectors=verify_vectors)
     except ValueError as err:  # a format combination the MAC generator refuses
@@ -98,25 +106,34 @@ def _layer_sqnr(net, stats, formats):
             if f.weight is not None}
 
 
-def _baseline_point(model, data, build_dir, verify_vectors, ice40):
+def _baseline_point(model, data, build_dir, verify_vectors, ice40, lanes):
     from ..nn import accuracy
     from ..sim.runner import verify
     from ..synth import synth_figures
 
     top1 = accuracy(model, data.x_val, data.y_val)
-    ver = verify("float32", build_dir / "verify", exhaustive=False, random_vectors=verify_vectors)
-    fig = synth_figures("float32", build_dir / "synth", ice40=ice40)
+    spec = {"family": "float32", "lanes": lanes, "stages": 0}
+    ver = verify(spec, build_dir / "verify", exhaustive=False, random_vectors=verify_vectors)
+    fig = synth_figures(spec, build_dir / "synth", ice40=ice40)
     point = {"format": "float32", "width": 32, "a_bits": 32, "w_bits": 32, "top1": top1, "finetuned": False,
              "verified": bool(ver["passed"]), "vectors": ver["vectors"], "mac_layer": None,
-             "mac_spec": {"family": "float32"}, "layers": {}}
+             "mac_spec": spec, "layers": {}}
     point.update({k: fig[k] for k in POINT_FIELDS if k in fig})
     point["tools"] = fig["tools"]
     return point
 
 
 def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8, 10, 12, 16), out_dir="report",
-          finetune_epochs=0, verify_vectors=2000, ice40=True, log=print):
-    """All points of the report; each is computed once and cached under ``out_dir/cache``."""
+          finetune_epochs=0, verify_vectors=2000, ice40=True, acc_bits="bound", accumulator="auto", lanes=1, log=print):
+    """All points of the report; each is computed once and cached under ``out_dir/cache``.
+
+    Each point's hardware is the unit computing the layer doing the most MACs, as
+    exact mode would (``ristretto.datapath.layer_unit``): its accumulator sized by
+    ``acc_bits`` (``bound``, ``observed`` or a width), minifloats summed by
+    ``accumulator`` (``auto``: exact fixed point for operands of at most 8 bits),
+    ``lanes`` lanes (the float32 baseline stays one MAC: Yosys runs out of memory
+    on multi-lane float32 units on this machine).
+    """
     import shutil
     import tempfile
 
@@ -132,7 +149,8 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8,
     # a build folder of this run's own: two runs on one --out never share tool work files
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=out_dir / "build"))
     base_key = {"model": fingerprint(model, data), "tools": tool_versions(), "version": __version__,
-                "finetune_epochs": finetune_epochs, "verify_vectors": verify_vectors, "ice40": ice40}
+                "finetune_epochs": finetune_epochs, "verify_vectors": verify_vectors, "ice40": ice40,
+                "acc_bits": acc_bits, "accumulator": accumulator, "lanes": lanes}
     stats_net = wrap_model(model)
     stats = calibrate(stats_net, calibration_batches(data.x_train))
     jobs = [("float32", 32)] + [(f, w) for f in formats for w in widths]
@@ -148,23 +166,25 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8,
                 log(f"[{i}/{len(jobs)}] {scheme} {width} bits: accuracy, co-simulation, synthesis ...")
                 build = run_dir / f"{scheme}{width}"
                 if scheme == "float32":
-                    point = _baseline_point(model, data, build, verify_vectors, ice40)
+                    # one lane: Yosys is killed (out of memory) synthesizing float32 units of 4 or more lanes here
+                    point = _baseline_point(model, data, build, verify_vectors, ice40, 1)
                 else:
                     point = _point(model, data, stats_net, stats, scheme, width, finetune_epochs=finetune_epochs,
-                                   build_dir=build, verify_vectors=verify_vectors, ice40=ice40, log=log)
+                                   build_dir=build, verify_vectors=verify_vectors, ice40=ice40, log=log,
+                                   unit_options={"acc_bits": acc_bits, "accumulator": accumulator, "lanes": lanes})
                 if point is None:
                     continue
                 write_json(path, point, indent=1)
             if point is not None:
                 points.append(point)
-                log(f"    top-1 {point['top1']:.4f}, {point['area_um2']:.0f} um^2, {point['energy_pj']:.1f} pJ/MAC, "
-                    f"verified {'yes' if point['verified'] else 'NO'}")
+                log(f"    top-1 {point['top1']:.4f}, {point['area_um2']:.0f} um^2, "
+                    f"{point['energy_pj_per_mac']:.1f} pJ/MAC, verified {'yes' if point['verified'] else 'NO'}")
             bar.step(f"{scheme} {width}")
     shutil.rmtree(run_dir, ignore_errors=True)  # kept on failure, with the tools' logs
     return points
 
 
-_REQUIRED = ("format", "width", "top1", "area_um2", "energy_pj", "verified")
+_REQUIRED = ("format", "width", "top1", "area_um2", "energy_pj", "energy_pj_per_mac", "verified")
 
 
 def _cached(path, log):

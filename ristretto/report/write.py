@@ -14,7 +14,8 @@ __all__ = ["write_report"]
 
 _COLUMNS = [("format", "format", "{}"), ("width", "bits", "{}"), ("w_bits", "weight bits", "{}"),
             ("top1", "top-1 %", "{:.2%}"), ("area_um2", "area um^2", "{:.0f}"), ("delay_ns", "delay ns", "{:.2f}"),
-            ("power_mw", "power mW", "{:.3f}"), ("energy_pj", "pJ/MAC", "{:.2f}"),
+            ("power_mw", "power mW", "{:.3f}"), ("lanes", "lanes", "{}"), ("area_um2_per_mac", "um^2/MAC", "{:.0f}"),
+            ("energy_pj_per_mac", "pJ/MAC", "{:.2f}"),
             ("transistors", "transistors", "{}"), ("ice40_luts", "iCE40 LUTs", "{}"), ("verified", "verified", "{}")]
 
 

@@ -52,11 +52,12 @@ def _fake_points(monkeypatch, calls):
     def point(model, data, stats_net, stats, scheme, width, **kw):
         calls.append((scheme, width))
         return {"format": scheme, "width": width, "top1": 0.5, "area_um2": 100.0 * width, "energy_pj": 1.0 * width,
-                "verified": True, "build": str(kw["build_dir"])}
+                "energy_pj_per_mac": 1.0 * width, "verified": True, "build": str(kw["build_dir"])}
 
     monkeypatch.setattr(sw, "_point", point)
     monkeypatch.setattr(sw, "_baseline_point", lambda *a: {"format": "float32", "width": 32, "top1": 0.6,
-                                                           "area_um2": 1e4, "energy_pj": 50.0, "verified": True})
+                                                           "area_um2": 1e4, "energy_pj": 50.0,
+                                                           "energy_pj_per_mac": 50.0, "verified": True})
 
 
 def test_a_corrupt_cache_entry_is_named_and_recomputed(tmp_path, monkeypatch, lenet, mnist):
