@@ -82,8 +82,7 @@ def f32_tree(p):
     """Float32 tree sum over the last axis of ``p`` (numpy float32, one rounding per node)."""
     p = np.asarray(p, dtype=np.float32)
     with np.errstate(over="ignore", invalid="ignore"):
-        return tree_reduce([p[..., i] for i in range(p.shape[-1])], lambda x, y: np.float32(x + y) if np.ndim(x) == 0
-                           else (x + y).astype(np.float32))
+        return tree_reduce([p[..., i] for i in range(p.shape[-1])], lambda x, y: (x + y).astype(np.float32))
 
 
 def chunks(length, lanes):

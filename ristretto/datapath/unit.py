@@ -21,9 +21,10 @@ ACCUMULATORS = ("auto", "exact", "fp32")  #: minifloat layers: how the unit sums
 EXACT_AUTO_BITS = 8  #: ``auto`` sums minifloat operands of at most this many bits in an exact fixed-point register
 
 
-def _integer(a, w, out):
-    return isinstance(a, DynamicFixedPoint) and isinstance(out, DynamicFixedPoint) and \
-        isinstance(w, (DynamicFixedPoint, PowerOfTwo))
+def _integer(a, w, out=None):
+    """Integer-family operands (and output, when given)."""
+    return isinstance(a, DynamicFixedPoint) and isinstance(w, (DynamicFixedPoint, PowerOfTwo)) and \
+        (out is None or isinstance(out, DynamicFixedPoint))
 
 
 def _plain_minifloat(*fmts):
@@ -58,7 +59,7 @@ def accumulator_bound(a, w, bias, fan_in):
     accumulator: every product at ``max|a| * max|w|`` plus the bias format's
     largest value, at the accumulator's scale (rounded up).
     """
-    if _integer(a, w, a):
+    if _integer(a, w):
         return int_accumulator_bound(a, w, bias, fan_in)
     cfg = MinifloatMacConfig(a, w, a, "exact", ACC_LIMIT)
     scale = 2.0**cfg.product_frac_bits

@@ -106,13 +106,14 @@ def _layer_sqnr(net, stats, formats):
             if f.weight is not None}
 
 
-def _baseline_point(model, data, build_dir, verify_vectors, ice40, lanes):
+def _baseline_point(model, data, build_dir, verify_vectors, ice40):
+    """float32 at the float model's accuracy: one MAC (Yosys runs out of memory on multi-lane float32 units)."""
     from ..nn import accuracy
     from ..sim.runner import verify
     from ..synth import synth_figures
 
     top1 = accuracy(model, data.x_val, data.y_val)
-    spec = {"family": "float32", "lanes": lanes, "stages": 0}
+    spec = {"family": "float32", "lanes": 1, "stages": 0}
     ver = verify(spec, build_dir / "verify", exhaustive=False, random_vectors=verify_vectors)
     fig = synth_figures(spec, build_dir / "synth", ice40=ice40)
     point = {"format": "float32", "width": 32, "a_bits": 32, "w_bits": 32, "top1": top1, "finetuned": False,
@@ -166,8 +167,7 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8,
                 log(f"[{i}/{len(jobs)}] {scheme} {width} bits: accuracy, co-simulation, synthesis ...")
                 build = run_dir / f"{scheme}{width}"
                 if scheme == "float32":
-                    # one lane: Yosys is killed (out of memory) synthesizing float32 units of 4 or more lanes here
-                    point = _baseline_point(model, data, build, verify_vectors, ice40, 1)
+                    point = _baseline_point(model, data, build, verify_vectors, ice40)
                 else:
                     point = _point(model, data, stats_net, stats, scheme, width, finetune_epochs=finetune_epochs,
                                    build_dir=build, verify_vectors=verify_vectors, ice40=ice40, log=log,
