@@ -61,7 +61,7 @@ class MinifloatMac(Mac):
             m.d.comb += shift.eq(ea + ew - (cfg.a.emin + cfg.w.emin))
             mag = Signal(cfg.product_bits)
             m.d.comb += mag.eq(Mux(zero, 0, sig << shift))
-            p = Signal(signed(cfg.product_bits + 1))
+            p = Signal(signed(cfg.product_bits + 1), name=f"product{lane}")  # hw prove cuts the proof here
             m.d.comb += p.eq(Mux(sign, -mag, mag))
             return p
         # normalize into a float32: exact by construction (validated ranges)

@@ -101,18 +101,18 @@ def reference_verilog(cfg, *, stages=0, bias=False, module="reference"):
     (_minifloat_products if out_kind == "minifloat" else _int_products)(cfg, lines)
     terms = " + ".join(f"$signed({{{{{sum_bits - product_bits}{{product{i}[{product_bits - 1}]}}}}, product{i}}})"
                        if sum_bits > product_bits else f"product{i}" for i in range(n))
-    lines.append(f"  wire signed [{sum_bits - 1}:0] s = {terms};")
+    lines.append(f"  wire signed [{sum_bits - 1}:0] lanesum = {terms};")
     lines.append(f"  reg signed [{acc_bits - 1}:0] acc_r;")
     if stages >= 1:
         lines += [f"  reg signed [{sum_bits - 1}:0] s1;", "  reg v1, c1;"]
         if bias:
             lines.append(f"  reg signed [{acc_bits - 1}:0] b1;")
         lines.append("  always @(posedge clk) if (rst) begin s1 <= 0; v1 <= 0; c1 <= 0;" +
-                     (" b1 <= 0;" if bias else "") + " end else begin s1 <= s; v1 <= valid; c1 <= clear;" +
+                     (" b1 <= 0;" if bias else "") + " end else begin s1 <= lanesum; v1 <= valid; c1 <= clear;" +
                      (" b1 <= bias;" if bias else "") + " end")
         sv, vv, cv, bv = "s1", "v1", "c1", "b1"
     else:
-        sv, vv, cv, bv = "s", "valid", "clear", "bias"
+        sv, vv, cv, bv = "lanesum", "valid", "clear", "bias"
     start = bv if bias else f"{acc_bits}'sd0"
     lines.append(f"  wire signed [{acc_bits - 1}:0] base = {cv} ? {start} : acc_r;")
     lines.append(f"  wire signed [{wide - 1}:0] total = base + {sv};")

@@ -5,27 +5,32 @@ The unit (``gold``: the Amaranth generator's Verilog) and the reference
 proves each output equal over a window of cycles and ``equiv_induct -seq``
 closes the induction over every accumulator and pipeline state. Both designs
 clear every register on ``rst``, so equal outputs for every input sequence
-from any equal-output state is what is proven. On failure a bounded model
-check from reset (``sat -seq``) finds a counterexample: inputs per cycle.
+from any equal-output state is what is proven. Before the proof a few
+thousand cycles of random co-simulation in Icarus look for a mismatch (fast
+refutation, ``falsify.py``); on a failed proof a bounded model check from reset
+(``sat -seq``) finds a counterexample: inputs per cycle.
 """
 
 import json
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 
 from ..files import write_text
 from ..hw.generate import generate, parse_spec
 from ..hw.reference import reference_verilog
+from .falsify import random_mismatch
 from .tools import ToolFailed, require, run
 
 __all__ = ["ProofResult", "prove"]
 
 # internal names are private (equiv_make must not pair same-named wires that mean other things), except the
-# lane products, which both designs name product0, product1, ...: proven equal first, they cut the proof of
-# the sum (adder tree against a plain sum) off from the multipliers
-_HIDE = "rename -hide w:* i:* o:* %u %d w:product* %d"
+# lane products (product0, product1, ...) and their sum (lanesum), named alike in both designs: proven equal
+# first, they cut the proof of the sum (adder tree against a plain sum) off from the multipliers and the rest
+_HIDE = "rename -hide w:* i:* o:* %u %d w:product* %d w:lanesum %d"
 SEQ = 3  # cycles of the equivalence window and of the induction (latency <= 3)
+_SUM_EQUIV = "w:lanesum %ci1 t:$equiv %i"  # the $equiv cells of the lane sum
 
 
 class ProofResult(dict):
@@ -33,16 +38,65 @@ class ProofResult(dict):
     ``seconds``, and ``counterexample`` (text) on failure."""
 
 
-def _script(gold, gate, top_gold, top_gate, seq):
+def _load(gold, gate, top_gold, top_gate):
     return (f"read_verilog {gold}; rename {top_gold} gold; read_verilog {gate}; rename {top_gate} gate; "
-            f"proc; flatten; opt_clean; async2sync; {_HIDE}; "
-            f"equiv_make gold gate equiv; hierarchy -top equiv; equiv_simple -seq {seq}; "
-            f"equiv_induct -seq {seq}; equiv_status -assert")
+            f"proc; flatten; opt_clean; async2sync; wreduce; opt_clean; {_HIDE}")
+
+
+# Both designs are read, their internal names hidden, and paired (equiv_make); opt_merge then shares every cell
+# that is identical in both (the lane multipliers, where both write a*b). For N lanes, alumacc rewrites each
+# design's lane sum into one multi-operand $macc cell; the sum is proven when the two cells add the same
+# operands (``_same_sum``), and the lane sum's $equiv cells are then resolved to the unit's side
+# (equiv_remove -gold) before the SAT-based passes prove everything else.
+def _pair(gold, gate, top_gold, top_gate):
+    return f"{_load(gold, gate, top_gold, top_gate)}; equiv_make gold gate equiv; hierarchy -top equiv; " \
+           f"opt_clean; opt_merge; opt_clean"
+
+
+def _prove_script(seq, sum_proven):
+    cut = f"equiv_remove -gold {_SUM_EQUIV}; " if sum_proven else ""
+    return f"read_rtlil equiv.il; {cut}equiv_simple -seq {seq}; equiv_induct -seq {seq}; equiv_status -assert"
+
+
+def _macc_operands(cell):
+    """Operands of a Yosys ``$macc`` cell (JSON netlist): a multiset of (signed, subtract, a bits, b bits)."""
+    par = cell["parameters"]
+    width = int(par["CONFIG_WIDTH"], 2) if isinstance(par["CONFIG_WIDTH"], str) else int(par["CONFIG_WIDTH"])
+    config = [c == "1" for c in reversed(par["CONFIG"])][:width]  # least significant bit first
+    a = cell["connections"]["A"]
+    num_bits = sum(config[i] << i for i in range(4))
+    pos, ops, at = 4, [], 0
+    while at < len(a):
+        signed, subtract = config[pos], config[pos + 1]
+        pos += 2
+        size_a = sum(config[pos + i] << i for i in range(num_bits))
+        size_b = sum(config[pos + num_bits + i] << i for i in range(num_bits))
+        pos += 2 * num_bits
+        ops.append((signed, subtract, tuple(a[at:at + size_a]), tuple(a[at + size_a:at + size_a + size_b])))
+        at += size_a + size_b
+    return Counter(ops), Counter(cell["connections"]["B"])
+
+
+def _same_sum(netlist):
+    """True when the unit's and the reference's lane sums are driven by ``$macc`` cells of equal width that
+    add the same multiset of operands (addition is commutative and exact modulo the width), or by one cell."""
+    mod = netlist["modules"]["equiv"]
+    gold = mod["netnames"].get("lanesum_gold", {}).get("bits")
+    gate = mod["netnames"].get("lanesum_gate", {}).get("bits")
+    if gold is None or gate is None:
+        return False
+    if gold == gate:
+        return True
+    drivers = {}
+    for cell in mod["cells"].values():
+        if cell["type"] == "$macc":
+            drivers[tuple(cell["connections"]["Y"])] = cell
+    cg, ct = drivers.get(tuple(gold)), drivers.get(tuple(gate))
+    return cg is not None and ct is not None and _macc_operands(cg) == _macc_operands(ct)
 
 
 def _counterexample(workdir, gold, gate, top_gold, top_gate, seq):
-    script = (f"read_verilog {gold}; rename {top_gold} gold; read_verilog {gate}; rename {top_gate} gate; "
-              f"proc; flatten; opt_clean; async2sync; {_HIDE}; "
+    script = (f"{_load(gold, gate, top_gold, top_gate)}; "
               f"miter -equiv -flatten -make_outputs -ignore_gold_x gold gate miter; "
               f"hierarchy -top miter; sat -seq {seq + 3} -set-init-zero -prove trigger 0 "
               f"-show-inputs -show-outputs -show-ports miter")
@@ -79,9 +133,22 @@ def prove(spec, workdir, *, reference=None, timeout=600):
     ref_path = workdir / "reference.v"
     write_text(ref_path, ref)
     t0 = time.perf_counter()
+    mismatch = random_mismatch(workdir, v_path.name, ref_path.name, top, ref, timeout=timeout)
+    if mismatch is not None:
+        return ProofResult(proven=False, module=top, seconds=time.perf_counter() - t0, counterexample=mismatch,
+                           engine="random co-simulation (Icarus)")
+    lanes = json.loads(j_path.read_text()).get("lanes", 1)
+    pair = _pair(v_path.name, ref_path.name, top, "reference")
+    sum_proven = False
     try:
-        run(["yosys", "-q", "-p", _script(v_path.name, ref_path.name, top, "reference", SEQ)], workdir, "prove.log",
-            timeout=timeout)
+        if lanes > 1:
+            run(["yosys", "-q", "-p", f"{pair}; alumacc; opt_merge; opt_clean; write_json sums.json; "
+                 "write_rtlil equiv.il"], workdir, "pair.log", timeout=timeout)
+            sum_proven = _same_sum(json.loads((workdir / "sums.json").read_text()))
+        else:
+            run(["yosys", "-q", "-p", f"{pair}; write_rtlil equiv.il"], workdir, "pair.log", timeout=timeout)
+        left = max(1.0, timeout - (time.perf_counter() - t0))
+        run(["yosys", "-q", "-p", _prove_script(SEQ, sum_proven)], workdir, "prove.log", timeout=left)
         proven, cex = True, None
     except subprocess.TimeoutExpired:
         proven, cex = None, None
@@ -91,4 +158,5 @@ def prove(spec, workdir, *, reference=None, timeout=600):
         proven, cex = False, _counterexample(workdir, v_path.name, ref_path.name, top, "reference", SEQ)
     seconds = time.perf_counter() - t0
     return ProofResult(proven=proven, module=top, seconds=seconds, counterexample=cex,
-                       engine=f"yosys equiv_simple -seq {SEQ} + equiv_induct -seq {SEQ}")
+                       engine=f"yosys equiv_simple -seq {SEQ} + equiv_induct -seq {SEQ}"
+                       + ("; lane sum: alumacc, equal $macc operands" if sum_proven else ""))

@@ -92,11 +92,32 @@ def _point(model, data, stats_net, stats, scheme, width, *, finetune_epochs, bui
         return None
     fig = synth_figures(spec, build_dir / "synth", ice40=ice40)
     point = {"format": scheme, "width": width, "a_bits": width, "w_bits": w_bits, "top1": top1,
-             "finetuned": bool(finetune_epochs), "verified": bool(ver["passed"]), "vectors": ver["vectors"],
+             "finetuned": bool(finetune_epochs), "verified": _verified(spec, ver, build_dir / "prove", log),
+             "vectors": ver["vectors"],
              "mac_layer": layer, "mac_spec": spec, "layers": _layer_sqnr(net, stats, formats)}
     point.update({k: fig[k] for k in POINT_FIELDS if k in fig})
     point["tools"] = fig["tools"]
     return point
+
+
+PROOF_TIMEOUT = 300  # seconds; an undecided proof leaves the unit "simulated"
+
+
+def _verified(spec, ver, build_dir, log):
+    """``proven`` (equal to its naive reference for every input, ``hw prove``), ``simulated`` (co-simulation
+    passed; no reference for float32 adders, or the proof was undecided) or ``FAILED``."""
+    from ..synth.prove import prove
+
+    if not ver["passed"]:
+        return "FAILED"
+    try:
+        result = prove(spec, build_dir, timeout=PROOF_TIMEOUT)
+    except ValueError:  # float32 adders: no naive reference
+        return "simulated"
+    if result["proven"] is False:
+        log(f"    the unit differs from its naive reference:\n{result['counterexample']}")
+        return "FAILED"
+    return "proven" if result["proven"] else "simulated"
 
 
 def _layer_sqnr(net, stats, formats):
@@ -117,7 +138,7 @@ def _baseline_point(model, data, build_dir, verify_vectors, ice40):
     ver = verify(spec, build_dir / "verify", exhaustive=False, random_vectors=verify_vectors)
     fig = synth_figures(spec, build_dir / "synth", ice40=ice40)
     point = {"format": "float32", "width": 32, "a_bits": 32, "w_bits": 32, "top1": top1, "finetuned": False,
-             "verified": bool(ver["passed"]), "vectors": ver["vectors"], "mac_layer": None,
+             "verified": "simulated" if ver["passed"] else "FAILED", "vectors": ver["vectors"], "mac_layer": None,
              "mac_spec": spec, "layers": {}}
     point.update({k: fig[k] for k in POINT_FIELDS if k in fig})
     point["tools"] = fig["tools"]
@@ -151,7 +172,8 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8,
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=out_dir / "build"))
     base_key = {"model": fingerprint(model, data), "tools": tool_versions(), "version": __version__,
                 "finetune_epochs": finetune_epochs, "verify_vectors": verify_vectors, "ice40": ice40,
-                "acc_bits": acc_bits, "accumulator": accumulator, "lanes": lanes}
+                "acc_bits": acc_bits, "accumulator": accumulator, "lanes": lanes,
+                "proof": PROOF_TIMEOUT}
     stats_net = wrap_model(model)
     stats = calibrate(stats_net, calibration_batches(data.x_train))
     jobs = [("float32", 32)] + [(f, w) for f in formats for w in widths]
@@ -171,14 +193,15 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8,
                 else:
                     point = _point(model, data, stats_net, stats, scheme, width, finetune_epochs=finetune_epochs,
                                    build_dir=build, verify_vectors=verify_vectors, ice40=ice40, log=log,
-                                   unit_options={"acc_bits": acc_bits, "accumulator": accumulator, "lanes": lanes})
+                                   unit_options={"acc_bits": acc_bits, "accumulator": accumulator, "lanes": lanes,
+                "proof": PROOF_TIMEOUT})
                 if point is None:
                     continue
                 write_json(path, point, indent=1)
             if point is not None:
                 points.append(point)
                 log(f"    top-1 {point['top1']:.4f}, {point['area_um2']:.0f} um^2, "
-                    f"{point['energy_pj_per_mac']:.1f} pJ/MAC, verified {'yes' if point['verified'] else 'NO'}")
+                    f"{point['energy_pj_per_mac']:.1f} pJ/MAC, {point['verified']}")
             bar.step(f"{scheme} {width}")
     shutil.rmtree(run_dir, ignore_errors=True)  # kept on failure, with the tools' logs
     return points

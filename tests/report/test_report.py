@@ -23,7 +23,8 @@ def test_report_tiny_and_cached(tmp_path, capsys):
     rep = json.loads((tmp_path / "report.json").read_text())
     assert [(p["format"], p["width"]) for p in rep["points"]] == [("float32", 32), ("dfp", 4)]
     dfp = rep["points"][1]
-    assert dfp["verified"] and dfp["area_um2"] < rep["points"][0]["area_um2"] and 0.5 < dfp["top1"] <= 1
+    assert rep["points"][0]["verified"] == "simulated" and dfp["verified"] == "proven"
+    assert dfp["area_um2"] < rep["points"][0]["area_um2"] and 0.5 < dfp["top1"] <= 1
     html = (tmp_path / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 4 and "http" not in html.replace("https://", "")
     assert "report.html" in out.out
@@ -52,12 +53,12 @@ def _fake_points(monkeypatch, calls):
     def point(model, data, stats_net, stats, scheme, width, **kw):
         calls.append((scheme, width))
         return {"format": scheme, "width": width, "top1": 0.5, "area_um2": 100.0 * width, "energy_pj": 1.0 * width,
-                "energy_pj_per_mac": 1.0 * width, "verified": True, "build": str(kw["build_dir"])}
+                "energy_pj_per_mac": 1.0 * width, "verified": "proven", "build": str(kw["build_dir"])}
 
     monkeypatch.setattr(sw, "_point", point)
     monkeypatch.setattr(sw, "_baseline_point", lambda *a: {"format": "float32", "width": 32, "top1": 0.6,
                                                            "area_um2": 1e4, "energy_pj": 50.0,
-                                                           "energy_pj_per_mac": 50.0, "verified": True})
+                                                           "energy_pj_per_mac": 50.0, "verified": "proven"})
 
 
 def test_a_corrupt_cache_entry_is_named_and_recomputed(tmp_path, monkeypatch, lenet, mnist):
@@ -122,7 +123,7 @@ def test_report_on_an_onnx_model(tmp_path, lenet, mnist, capsys):
                  "--no-ice40", "--out", str(tmp_path / "rep")]) == 0
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert [(p["format"], p["width"]) for p in rep["points"]] == [("float32", 32), ("dfp", 6)]
-    assert rep["points"][1]["verified"] and rep["points"][1]["top1"] > 0.9
+    assert rep["points"][1]["verified"] == "proven" and rep["points"][1]["top1"] > 0.9
     capsys.readouterr()
 
 
