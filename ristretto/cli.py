@@ -377,11 +377,10 @@ def _hw_prove(args):
 
 def _report(args):
     from .files import check_out_dir
-    from .nn import accuracy
     from .nn.checks import check_model_data
     from .options import check_int, name_list
     from .report import sweep, write_report
-    from .synth import default_liberty, tool_versions
+    from .synth import default_liberty
 
     formats = name_list("--formats", args.formats, ("dfp", "fixed", "minifloat", "pow2"))
     widths = args.widths
@@ -402,17 +401,22 @@ def _report(args):
     points = sweep(model, data, formats=formats, widths=widths, out_dir=args.out,
                    finetune_epochs=args.finetune_epochs, verify_vectors=args.verify_vectors,
                    ice40=not args.no_ice40, acc_bits=acc_bits, accumulator=args.accumulator, lanes=args.lanes,
-                   log=_log)
+                   fold_bn=args.fold_bn, mode=args.mode, log=_log)
+    base = points[0]
     meta = {"model": args.model or "built-in LeNet", "data": data.name, "liberty": default_liberty().name,
-            "clock_mhz": 100.0, "baseline_top1": accuracy(model, data.x_val, data.y_val),
-            "validation_size": len(data.x_val), "tools": tool_versions(),
-            "note": "Accuracy: weights and activations at the given width (power-of-two weights: at most "
-                    "5-bit codes), range rule mse" + (f", fine-tuned {args.finetune_epochs} epochs" if
-                                                      args.finetune_epochs else "") +
-                    f". Hardware: the unit computing the layer doing the most MACs ({args.lanes} lane(s); "
-                    f"accumulator sized '{args.acc_bits}'; minifloat accumulator '{args.accumulator}'), "
-                    "co-simulated on random vectors in Icarus; area, power and energy are the unit's (energy per "
-                    "cycle: one cycle does lanes MACs)."}
+            "clock_mhz": base.get("clock_mhz", 100.0), "baseline_top1": base["top1"],
+            "validation_size": len(data.x_val), "tools": base.get("tools", {}), "mode": args.mode,
+            "note": f"Accuracy: top-1 in {args.mode} mode on {len(data.x_val)} validation images (95% Wilson "
+                    "intervals; exact mode computes as the units do, with their accumulators and lanes), weights and "
+                    "activations at the given width (power-of-two weights: at most 5-bit codes), range rule mse"
+                    + (f", fine-tuned {args.finetune_epochs} epochs" if args.finetune_epochs else "")
+                    + (", BatchNorm folded" if args.fold_bn else "") +
+                    f". Hardware: one unit per distinct layer configuration ({args.lanes} lane(s); accumulators "
+                    f"sized '{args.acc_bits}'; minifloat accumulator '{args.accumulator}'), co-simulated in Icarus, "
+                    "proven against its naive reference where one exists, synthesized. Area: the sum of the distinct "
+                    "units. Energy per inference = sum over layers of (MACs of the layer on one input) x (energy per "
+                    "MAC of its unit: power x clock period / lanes, OpenSTA default activity). Weight memory = sum "
+                    "of weight codes x their width."}
     files = write_report(points, args.out, meta)
     print(f"{len(points)} points; wrote:")
     for f in files:
@@ -542,6 +546,10 @@ def _build_parser():
                    help="minifloat units: exact (fixed-point sum), fp32 (float32 adder) or auto (default: exact for "
                    "operands of at most 8 bits)")
     p.add_argument("--lanes", type=int, default=1, help="lanes of the synthesized units, 1..64 (default 1)")
+    p.add_argument("--mode", default="exact", choices=["fp32", "exact"],
+                   help="the accuracy the top1 column and charts use (default exact: as the hardware computes; both "
+                        "are in the report)")
+    p.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into the preceding Conv/Linear layer")
     p.add_argument("--out", default="report", help="output folder (default: report)")
     p.set_defaults(func=_report)
 

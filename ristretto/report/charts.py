@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-__all__ = ["pareto", "write_charts"]
+__all__ = ["pareto", "resolved", "write_charts"]
 
 COLORS = {"float32": "#444444", "dfp": "#1f77b4", "fixed": "#9467bd", "minifloat": "#ff7f0e", "pow2": "#2ca02c"}
 
@@ -15,6 +15,17 @@ def pareto(points, cost):
             front.append(p)
             best = p["top1"]
     return front
+
+
+def resolved(front):
+    """For each point of a Pareto front, whether its accuracy gain over the cheaper front point it follows is
+    outside the noise: its 95% interval (``top1_lo``..``top1_hi``) does not overlap that point's. The cheapest
+    point is always resolved; points without intervals count as resolved."""
+    marks = []
+    for i, p in enumerate(front):
+        q = front[i - 1] if i else None
+        marks.append(q is None or "top1_lo" not in p or "top1_hi" not in q or p["top1_lo"] > q["top1_hi"])
+    return marks
 
 
 def _save(fig, path):
@@ -41,8 +52,14 @@ def _tradeoff(points, cost, label, path):
         pts = [p for p in points if p["format"] == fmt]
         ax.scatter([p[cost] for p in pts], [100 * p["top1"] for p in pts], label=fmt, color=COLORS.get(fmt), s=36,
                    zorder=3)
+        if all("top1_lo" in p for p in pts):  # the 95% interval of each accuracy
+            ax.errorbar([p[cost] for p in pts], [100 * p["top1"] for p in pts],
+                        yerr=[[100 * (p["top1"] - p["top1_lo"]) for p in pts],
+                              [100 * (p["top1_hi"] - p["top1"]) for p in pts]],
+                        fmt="none", ecolor=COLORS.get(fmt), alpha=0.5, lw=1, zorder=2)
         for p in pts:
-            ax.annotate(str(p["width"]), (p[cost], 100 * p["top1"]), textcoords="offset points", xytext=(4, 3),
+            label = str(p["width"]) if p.get("w_bits", p["width"]) == p["width"] else f"{p['width']}/w{p['w_bits']}"
+            ax.annotate(label, (p[cost], 100 * p["top1"]), textcoords="offset points", xytext=(4, 3),
                         fontsize=7, color="#555555")
     front = pareto(points, cost)
     ax.step([p[cost] for p in front], [100 * p["top1"] for p in front], where="post", color="black", lw=1,
@@ -57,7 +74,8 @@ def _tradeoff(points, cost, label, path):
     ax.set_ylabel("top-1 accuracy (%)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(f"Accuracy vs {label.split(' (')[0]} (labels: word width)")
+    ax.set_title(f"Accuracy vs {label.split(' (')[0]} (labels: word width; /wN: N-bit weights)\n"
+                 "bars: 95% intervals of the accuracies", fontsize=10)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
@@ -106,12 +124,13 @@ def _sqnr(points, path, width=8):
 
 
 def write_charts(points, out_dir):
-    """Write the four PNG charts into ``out_dir``; returns their paths."""
+    """Write the five PNG charts into ``out_dir``; returns their paths."""
     out = Path(out_dir)
     paths = [out / "accuracy_vs_area.png", out / "accuracy_vs_energy.png", out / "accuracy_vs_width.png",
-             out / "layer_sqnr.png"]
-    _tradeoff(points, "area_um2", "MAC area (um^2, OSU 0.18 um)", paths[0])
-    _tradeoff(points, "energy_pj_per_mac", "energy per MAC (pJ at 100 MHz, unit energy per cycle / lanes)", paths[1])
+             out / "layer_sqnr.png", out / "accuracy_vs_weight_memory.png"]
+    _tradeoff(points, "area_um2", "area of the network's units (um^2, OSU 0.18 um)", paths[0])
+    _tradeoff(points, "energy_nj_per_inference", "energy per inference (nJ, MACs x energy per MAC)", paths[1])
     _widths(points, paths[2])
     _sqnr(points, paths[3])
+    _tradeoff(points, "weight_bits", "weight memory (bits)", paths[4])
     return paths

@@ -17,9 +17,15 @@ from ..progress import Progress
 
 __all__ = ["POINT_FIELDS", "fingerprint", "sweep"]
 
-POINT_FIELDS = ("format", "width", "a_bits", "w_bits", "top1", "finetuned", "area_um2", "cells", "delay_ns",
-                "fmax_mhz", "power_mw", "energy_pj", "transistors", "logic_depth", "ice40_luts", "ice40_fmax_mhz",
-                "verified", "vectors", "module", "lanes", "area_um2_per_mac", "energy_pj_per_mac")
+POINT_FIELDS = ("format", "width", "a_bits", "w_bits", "top1", "top1_lo", "top1_hi", "top1_exact", "top1_fp32",
+                "overflows", "validation_size", "finetuned", "lanes", "acc_bits", "units", "area_um2",
+                "area_um2_per_mac", "energy_pj_per_mac", "energy_nj_per_inference", "macs_per_inference",
+                "weight_bits", "power_mw_default", "delay_ns", "fmax_mhz", "cells", "transistors", "logic_depth",
+                "ice40_luts", "ice40_fmax_mhz", "verified", "vectors")
+# what is kept of one unit's synthesis (``synth_figures``)
+UNIT_FIELDS = ("area_um2", "cells", "delay_ns", "fmax_mhz", "power_mw", "energy_pj", "clock_mhz", "transistors",
+               "logic_depth", "ice40_luts", "ice40_fmax_mhz", "module", "lanes", "area_um2_per_mac",
+               "energy_pj_per_mac")
 
 
 def fingerprint(model, data):
@@ -42,61 +48,146 @@ def _unit_spec(layer):
     return None if cfg is None else {"family": cfg.family, **cfg.to_dict(), "stages": 0}
 
 
-def _heaviest_layer(net, x):
-    """Name of the layer doing the most multiply-accumulates on one input."""
+def _layer_macs(net, x):
+    """Multiply-accumulates of each quantized layer on one input: outputs x fan-in."""
     from ..nn.convert import quant_layers
+    from ..nn.exact import fan_in
 
     macs = {}
     hooks = [layer.register_forward_hook(
-        lambda mod, inp, out, n=n: macs.__setitem__(n, out.numel() * mod.inner.weight[0].numel()))
+        lambda mod, inp, out, n=n: macs.__setitem__(n, out[:1].numel() * fan_in(mod)))
         for n, layer in quant_layers(net).items()]
     with torch.no_grad():
         net(x[:1])
     for h in hooks:
         h.remove()
-    return max(macs, key=macs.get)
+    return macs
+
+
+def wilson(k, n, z=1.96):
+    """The Wilson score 95% interval ``(lo, hi)`` of a proportion ``k / n``."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+_RANK = {"FAILED": 0, "simulated": 1, "proven": 2}
+
+
+def _unit(spec, cache, build_dir, verify_vectors, ice40, log):
+    """Co-simulation verdict, proof and synthesis figures of one unit, computed once and cached by its spec.
+
+    ``cache`` is ``(folder, key)``: the key (tool and package versions, options) joins the spec in the hash.
+    """
+    from ..sim.runner import verify
+    from ..synth import synth_figures
+
+    cache, base = cache
+    key = hashlib.sha256(json.dumps({"spec": spec, **base}, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache / f"unit-{key}.json"
+    if path.exists():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            log(f"    unit cache entry {path} is corrupt; recomputing it")
+    build = build_dir / key
+    ver = verify(spec, build / "verify", exhaustive=False, random_vectors=verify_vectors)
+    fig = synth_figures(spec, build / "synth", ice40=ice40)
+    unit = {k: fig[k] for k in UNIT_FIELDS}
+    unit.update(spec=spec, vectors=ver["vectors"], verified=_verified(spec, ver, build / "prove", log),
+                tools=fig["tools"])
+    write_json(path, unit, indent=1)
+    return unit
+
+
+def _totals(units_of, macs, weights):
+    """Point figures from each layer's unit: sums over distinct units, MAC-weighted energy, weight memory."""
+    distinct = {json.dumps(u["spec"], sort_keys=True): u for u in units_of.values()}
+    total_macs = sum(macs.values())
+    energy_pj = sum(macs[n] * u["energy_pj_per_mac"] for n, u in units_of.items())
+    heaviest = max(macs, key=macs.get)
+    area = sum(u["area_um2"] for u in distinct.values())
+    slowest = max(distinct.values(), key=lambda u: u["delay_ns"])
+    return {"units": len(distinct), "area_um2": area,
+            "area_um2_per_mac": area / sum(u["lanes"] for u in distinct.values()),
+            "energy_pj_per_mac": energy_pj / total_macs, "energy_nj_per_inference": energy_pj / 1000.0,
+            "macs_per_inference": total_macs, "weight_bits": weights,
+            "delay_ns": slowest["delay_ns"], "fmax_mhz": slowest["fmax_mhz"],
+            "cells": sum(u["cells"] for u in distinct.values()),
+            "transistors": sum(u["transistors"] for u in distinct.values()),
+            "power_mw_default": units_of[heaviest]["power_mw"], "energy_pj": units_of[heaviest]["energy_pj"],
+            "logic_depth": max(u["logic_depth"] for u in distinct.values()),
+            "ice40_luts": None if any(u.get("ice40_luts") is None for u in distinct.values())
+            else sum(u["ice40_luts"] for u in distinct.values()),
+            "ice40_fmax_mhz": None if any(u.get("ice40_fmax_mhz") is None for u in distinct.values())
+            else min(u["ice40_fmax_mhz"] for u in distinct.values()),
+            "vectors": sum(u["vectors"] for u in distinct.values()),
+            "verified": min((u["verified"] for u in distinct.values()), key=_RANK.__getitem__),
+            "lanes": slowest["lanes"], "mac_layer": heaviest, "mac_spec": units_of[heaviest]["spec"],
+            "unit_of_layer": {n: u["module"] for n, u in units_of.items()},
+            "clock_mhz": slowest["clock_mhz"], "tools": slowest["tools"]}
+
+
+def _accuracies(net, data):
+    """fp32-mode and exact-mode top-1 (exact: the point's accumulators and lanes) and exact-mode overflows."""
+    from ..nn import accuracy, quant_layers, set_mode
+
+    top1_fp32 = accuracy(net, data.x_val, data.y_val)
+    for q in quant_layers(net).values():
+        q.overflows = 0
+    set_mode(net, "exact")
+    try:
+        top1_exact = accuracy(net, data.x_val, data.y_val)
+    finally:
+        set_mode(net, "fp32")
+    overflows = sum(int(q.overflows) for q in quant_layers(net).values())
+    return top1_fp32, top1_exact, overflows
 
 
 def _point(model, data, stats_net, stats, scheme, width, *, finetune_epochs, build_dir, verify_vectors, ice40, log,
-           unit_options):
-    from ..nn import Widths, accuracy, apply_formats, assign_formats, quant_layers
+           unit_options, unit_cache):
+    from ..nn import Widths, apply_formats, assign_formats, quant_layers
     from ..nn.accumulators import size_accumulators
     from ..nn.convert import wrap_model
     from ..nn.data import calibration_batches
     from ..nn.finetune import finetune
-    from ..sim.runner import verify
-    from ..synth import synth_figures
 
     # power-of-two codes beyond 5 bits (16 exponents) buy no accuracy, only a wider shifter
     w_bits = min(width, 5) if scheme == "pow2" else width
-    net = wrap_model(model)
+    net = wrap_model(model, fold_bn=unit_options["fold_bn"])
     formats = assign_formats(stats_net, stats, scheme, Widths(w_bits, w_bits, width))
     apply_formats(net, formats)
-    top1 = accuracy(net, data.x_val, data.y_val)
     if finetune_epochs:
         finetune(net, data.x_train, data.y_train, epochs=finetune_epochs)
-        top1 = accuracy(net, data.x_val, data.y_val)
-    layer = _heaviest_layer(net, data.x_val)
     acc_bits = unit_options["acc_bits"]
-    for q in quant_layers(net).values():
+    layers = quant_layers(net)
+    for q in layers.values():
         q.accumulator, q.lanes = unit_options["accumulator"], unit_options["lanes"]
-    size_accumulators(net, calibration_batches(data.x_train), acc_bits, observe=acc_bits == "observed")
-    spec = _unit_spec(quant_layers(net)[layer])
-    if spec is None:
-        log(f"    no unit is generated for the formats of {scheme}{width}")
+    sizing = size_accumulators(net, calibration_batches(data.x_train), acc_bits, observe=acc_bits == "observed")
+    top1_fp32, top1_exact, overflows = _accuracies(net, data)
+    specs = {n: _unit_spec(q) for n, q in layers.items()}
+    if any(s is None for s in specs.values()):
+        log(f"    no unit is generated for the formats of {scheme}{width} "
+            f"(layers {', '.join(n for n, s in specs.items() if s is None)})")
         return None
     try:
-        ver = verify(spec, build_dir / "verify", exhaustive=False, random_vectors=verify_vectors)
+        units_of = {n: _unit(s, unit_cache, build_dir, verify_vectors, ice40, log) for n, s in specs.items()}
     except ValueError as err:  # a format combination the MAC generator refuses
         log(f"    no MAC for {scheme}{width}: {err}")
         return None
-    fig = synth_figures(spec, build_dir / "synth", ice40=ice40)
+    weights = sum(q.inner.weight.numel() * q.formats.weight.bits for q in layers.values())
+    n_val = len(data.x_val)
+    lo, hi = wilson(round(top1_exact * n_val), n_val)
+    top1 = top1_exact if unit_options["mode"] == "exact" else top1_fp32
     point = {"format": scheme, "width": width, "a_bits": width, "w_bits": w_bits, "top1": top1,
-             "finetuned": bool(finetune_epochs), "verified": _verified(spec, ver, build_dir / "prove", log),
-             "vectors": ver["vectors"],
-             "mac_layer": layer, "mac_spec": spec, "layers": _layer_sqnr(net, stats, formats)}
-    point.update({k: fig[k] for k in POINT_FIELDS if k in fig})
-    point["tools"] = fig["tools"]
+             "top1_exact": top1_exact, "top1_fp32": top1_fp32, "top1_lo": lo, "top1_hi": hi,
+             "validation_size": n_val, "overflows": overflows, "finetuned": bool(finetune_epochs),
+             "acc_bits": max((s["bits"] for s in sizing.values()), default=None),
+             "layers": _layer_sqnr(net, stats, formats)}
+    point.update(_totals(units_of, _layer_macs(net, data.x_val), weights))
     return point
 
 
@@ -127,34 +218,40 @@ def _layer_sqnr(net, stats, formats):
             if f.weight is not None}
 
 
-def _baseline_point(model, data, build_dir, verify_vectors, ice40):
-    """float32 at the float model's accuracy: one MAC (Yosys runs out of memory on multi-lane float32 units)."""
-    from ..nn import accuracy
-    from ..sim.runner import verify
-    from ..synth import synth_figures
+def _baseline_point(model, data, build_dir, verify_vectors, ice40, unit_cache, log):
+    """float32 at the float model's accuracy: one-lane float32 MACs (Yosys runs out of memory on multi-lane
+    float32 units here) computing every layer."""
+    from ..nn import accuracy, quant_layers
+    from ..nn.convert import wrap_model
 
     top1 = accuracy(model, data.x_val, data.y_val)
-    spec = {"family": "float32", "lanes": 1, "stages": 0}
-    ver = verify(spec, build_dir / "verify", exhaustive=False, random_vectors=verify_vectors)
-    fig = synth_figures(spec, build_dir / "synth", ice40=ice40)
-    point = {"format": "float32", "width": 32, "a_bits": 32, "w_bits": 32, "top1": top1, "finetuned": False,
-             "verified": "simulated" if ver["passed"] else "FAILED", "vectors": ver["vectors"], "mac_layer": None,
-             "mac_spec": spec, "layers": {}}
-    point.update({k: fig[k] for k in POINT_FIELDS if k in fig})
-    point["tools"] = fig["tools"]
+    net = wrap_model(model)
+    unit = _unit({"family": "float32", "lanes": 1, "stages": 0}, unit_cache, build_dir, verify_vectors, ice40, log)
+    layers = quant_layers(net)
+    n_val = len(data.x_val)
+    lo, hi = wilson(round(top1 * n_val), n_val)
+    point = {"format": "float32", "width": 32, "a_bits": 32, "w_bits": 32, "top1": top1, "top1_exact": top1,
+             "top1_fp32": top1, "top1_lo": lo, "top1_hi": hi, "validation_size": n_val, "overflows": 0,
+             "finetuned": False, "acc_bits": None, "layers": {}}
+    weights = sum(q.inner.weight.numel() * 32 for q in layers.values())
+    point.update(_totals(dict.fromkeys(layers, unit), _layer_macs(net, data.x_val), weights))
     return point
 
 
 def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8, 10, 12, 16), out_dir="report",
-          finetune_epochs=0, verify_vectors=2000, ice40=True, acc_bits="bound", accumulator="auto", lanes=1, log=print):
+          finetune_epochs=0, verify_vectors=2000, ice40=True, acc_bits="bound", accumulator="auto", lanes=1,
+          fold_bn=False, mode="exact", log=print):
     """All points of the report; each is computed once and cached under ``out_dir/cache``.
 
-    Each point's hardware is the unit computing the layer doing the most MACs, as
-    exact mode would (``ristretto.datapath.layer_unit``): its accumulator sized by
-    ``acc_bits`` (``bound``, ``observed`` or a width), minifloats summed by
-    ``accumulator`` (``auto``: exact fixed point for operands of at most 8 bits),
-    ``lanes`` lanes (the float32 baseline stays one MAC: Yosys runs out of memory
-    on multi-lane float32 units on this machine).
+    Each point's hardware is every unit the network needs, one per distinct
+    configuration (each layer's ``ristretto.datapath.layer_unit``, as exact mode
+    computes): accumulators sized by ``acc_bits`` (``bound``, ``observed`` or a
+    width), minifloats summed by ``accumulator`` (``auto``: exact fixed point for
+    operands of at most 8 bits), ``lanes`` lanes (the float32 baseline stays one
+    MAC: Yosys runs out of memory on multi-lane float32 units on this machine).
+    Each unit is co-simulated, proven where it has a naive reference, and
+    synthesized once (cached by its spec). Accuracy is measured in both modes;
+    ``top1`` is that of ``mode`` (``exact``: as the hardware computes).
     """
     import shutil
     import tempfile
@@ -173,8 +270,9 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8,
     base_key = {"model": fingerprint(model, data), "tools": tool_versions(), "version": __version__,
                 "finetune_epochs": finetune_epochs, "verify_vectors": verify_vectors, "ice40": ice40,
                 "acc_bits": acc_bits, "accumulator": accumulator, "lanes": lanes,
-                "proof": PROOF_TIMEOUT}
-    stats_net = wrap_model(model)
+                "proof": PROOF_TIMEOUT, "fold_bn": fold_bn, "mode": mode, "fields": POINT_FIELDS}
+    unit_cache = (cache, {k: base_key[k] for k in ("tools", "version", "verify_vectors", "ice40", "proof")})
+    stats_net = wrap_model(model, fold_bn=fold_bn)
     stats = calibrate(stats_net, calibration_batches(data.x_train))
     jobs = [("float32", 32)] + [(f, w) for f in formats for w in widths]
     points = []
@@ -189,25 +287,28 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8,
                 log(f"[{i}/{len(jobs)}] {scheme} {width} bits: accuracy, co-simulation, synthesis ...")
                 build = run_dir / f"{scheme}{width}"
                 if scheme == "float32":
-                    point = _baseline_point(model, data, build, verify_vectors, ice40)
+                    point = _baseline_point(model, data, build, verify_vectors, ice40, unit_cache, log)
                 else:
                     point = _point(model, data, stats_net, stats, scheme, width, finetune_epochs=finetune_epochs,
                                    build_dir=build, verify_vectors=verify_vectors, ice40=ice40, log=log,
                                    unit_options={"acc_bits": acc_bits, "accumulator": accumulator, "lanes": lanes,
-                "proof": PROOF_TIMEOUT})
+                                                 "fold_bn": fold_bn, "mode": mode}, unit_cache=unit_cache)
                 if point is None:
                     continue
                 write_json(path, point, indent=1)
             if point is not None:
                 points.append(point)
-                log(f"    top-1 {point['top1']:.4f}, {point['area_um2']:.0f} um^2, "
-                    f"{point['energy_pj_per_mac']:.1f} pJ/MAC, {point['verified']}")
+                log(f"    top-1 {point['top1']:.4f} ({mode} mode), {point['units']} unit(s) "
+                    f"{point['area_um2']:.0f} um^2, "
+                    f"{point['energy_pj_per_mac']:.1f} pJ/MAC, {point['energy_nj_per_inference']:.1f} nJ/inference, "
+                    f"{point['verified']}")
             bar.step(f"{scheme} {width}")
     shutil.rmtree(run_dir, ignore_errors=True)  # kept on failure, with the tools' logs
     return points
 
 
-_REQUIRED = ("format", "width", "top1", "area_um2", "energy_pj", "energy_pj_per_mac", "verified")
+_REQUIRED = ("format", "width", "top1", "top1_exact", "area_um2", "energy_pj_per_mac", "energy_nj_per_inference",
+             "verified")
 
 
 def _cached(path, log):

@@ -7,43 +7,58 @@ import io
 from pathlib import Path
 
 from ..files import write_json, write_text
-from .charts import pareto, write_charts
+from .charts import pareto, resolved, write_charts
 from .sweep import POINT_FIELDS
 
 __all__ = ["write_report"]
 
 _COLUMNS = [("format", "format", "{}"), ("width", "bits", "{}"), ("w_bits", "weight bits", "{}"),
-            ("top1", "top-1 %", "{:.2%}"), ("area_um2", "area um^2", "{:.0f}"), ("delay_ns", "delay ns", "{:.2f}"),
-            ("power_mw", "power mW", "{:.3f}"), ("lanes", "lanes", "{}"), ("area_um2_per_mac", "um^2/MAC", "{:.0f}"),
-            ("energy_pj_per_mac", "pJ/MAC", "{:.2f}"),
-            ("transistors", "transistors", "{}"), ("ice40_luts", "iCE40 LUTs", "{}"), ("verified", "verified", "{}")]
+            ("top1", "top-1 %", "{:.2%}"), ("ci", "95% interval", "{}"), ("top1_fp32", "fp32-mode %", "{:.2%}"),
+            ("overflows", "overflows", "{}"), ("units", "units", "{}"), ("lanes", "lanes", "{}"),
+            ("acc_bits", "acc bits", "{}"), ("area_um2", "area um^2", "{:.0f}"),
+            ("area_um2_per_mac", "um^2/MAC", "{:.0f}"), ("energy_pj_per_mac", "pJ/MAC", "{:.2f}"),
+            ("energy_nj_per_inference", "nJ/inference", "{:.1f}"), ("weight_bits", "weight bits total", "{:,}"),
+            ("fmax_mhz", "fmax MHz", "{:.0f}"), ("ice40_luts", "iCE40 LUTs", "{}"), ("verified", "verified", "{}")]
 
 
 def _cell(p, key, fmt):
+    if key == "ci":
+        return f"{100 * p['top1_lo']:.1f}-{100 * p['top1_hi']:.1f}" if "top1_lo" in p else "-"
     v = p.get(key)
     if v is None:
         return "-"
     if isinstance(v, bool):
         return "yes" if v else "NO"
-    return fmt.format(v).replace("%", "") if key == "top1" else fmt.format(v)
+    if key == "fmax_mhz" and p.get("clock_mhz") and v < p["clock_mhz"]:
+        return f"{v:.0f} (< {p['clock_mhz']:g}!)"  # power and energy are quoted at a clock this unit misses
+    return fmt.format(v).replace("%", "") if key.startswith("top1") else fmt.format(v)
+
+
+def _fronts(points):
+    """``{id(point): mark}`` on the accuracy-vs-energy front: ``*`` resolved, ``~`` within the noise."""
+    front = pareto(points, "energy_nj_per_inference")
+    return {id(p): "*" if ok else "~" for p, ok in zip(front, resolved(front), strict=True)}
 
 
 def _markdown(points, meta):
-    front = {id(p) for p in pareto(points, "area_um2")}
+    front = _fronts(points)
     lines = [f"# Accuracy vs hardware: {meta['model']} on {meta['data']}", "",
              f"Library {meta['liberty']}, power at {meta['clock_mhz']:g} MHz with OpenSTA's default activity. "
              f"{meta['note']}", "",
-             "| " + " | ".join(h for _, h, _ in _COLUMNS) + " | Pareto (area) |",
+             "| " + " | ".join(h for _, h, _ in _COLUMNS) + " | Pareto (energy) |",
              "|" + "---|" * (len(_COLUMNS) + 1)]
     for p in points:
         cells = " | ".join(_cell(p, k, f) for k, _, f in _COLUMNS)
-        lines.append(f"| {cells} | {'*' if id(p) in front else ''} |")
+        lines.append(f"| {cells} | {front.get(id(p), '')} |")
+    lines += ["", "Pareto (energy): `*` on the accuracy-vs-energy-per-inference front, `~` on the front but its gain "
+              "over the cheaper front point lies inside the 95% intervals (not resolved by this validation set). "
+              "`fmax (< clock!)`: the slowest unit misses the clock its power is quoted at."]
     lines += ["", "Tools: " + "; ".join(meta["tools"].values()), ""]
     return "\n".join(lines)
 
 
 def _html(points, meta, charts):
-    front = {id(p) for p in pareto(points, "area_um2")}
+    front = {k for k, v in _fronts(points).items() if v == "*"}
     rows = "".join(
         "<tr" + (' class="front"' if id(p) in front else "") + ">" +
         "".join(f"<td>{html.escape(_cell(p, k, f))}</td>" for k, _, f in _COLUMNS) + "</tr>" for p in points)
@@ -63,7 +78,8 @@ figure{{display:inline-block;margin:8px}}img{{max-width:520px}}figcaption{{text-
 <h1>Accuracy vs hardware</h1>
 <p>{html.escape(meta['model'])} on {html.escape(meta['data'])}: float32 top-1 {meta['baseline_top1']:.2%}.
 MACs synthesized on {html.escape(meta['liberty'])}; power at {meta['clock_mhz']:g} MHz (default activity).
-Highlighted rows lie on the accuracy-vs-area Pareto front.</p>
+Highlighted rows lie on the accuracy-vs-energy-per-inference Pareto front with a gain outside the 95%
+intervals of {meta['validation_size']} validation images.</p>
 <p class="note">{html.escape(meta['note'])}</p>
 <table><tr>{head}</tr>{rows}</table>
 {imgs}

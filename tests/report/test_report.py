@@ -19,14 +19,15 @@ def test_report_tiny_and_cached(tmp_path, capsys):
     out = capsys.readouterr()
     names = {p.name for p in tmp_path.iterdir()}
     assert {"report.json", "report.csv", "report.md", "report.html", "accuracy_vs_area.png",
-            "accuracy_vs_energy.png", "accuracy_vs_width.png", "layer_sqnr.png"} <= names
+            "accuracy_vs_energy.png", "accuracy_vs_width.png", "layer_sqnr.png",
+            "accuracy_vs_weight_memory.png"} <= names
     rep = json.loads((tmp_path / "report.json").read_text())
     assert [(p["format"], p["width"]) for p in rep["points"]] == [("float32", 32), ("dfp", 4)]
     dfp = rep["points"][1]
     assert rep["points"][0]["verified"] == "simulated" and dfp["verified"] == "proven"
     assert dfp["area_um2"] < rep["points"][0]["area_um2"] and 0.5 < dfp["top1"] <= 1
     html = (tmp_path / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 4 and "http" not in html.replace("https://", "")
+    assert html.count("data:image/png;base64,") == 5 and "http" not in html.replace("https://", "")
     assert "report.html" in out.out
     # a re-run with one more width computes only the new point
     assert main(args[:4] + ["4,5"] + args[5:]) == 0
@@ -52,13 +53,15 @@ def _fake_points(monkeypatch, calls):
 
     def point(model, data, stats_net, stats, scheme, width, **kw):
         calls.append((scheme, width))
-        return {"format": scheme, "width": width, "top1": 0.5, "area_um2": 100.0 * width, "energy_pj": 1.0 * width,
-                "energy_pj_per_mac": 1.0 * width, "verified": "proven", "build": str(kw["build_dir"])}
+        return {"format": scheme, "width": width, "top1": 0.5, "top1_exact": 0.5, "area_um2": 100.0 * width,
+                "energy_pj": 1.0 * width, "energy_pj_per_mac": 1.0 * width, "energy_nj_per_inference": 10.0 * width,
+                "units": 1, "verified": "proven", "build": str(kw["build_dir"])}
 
     monkeypatch.setattr(sw, "_point", point)
     monkeypatch.setattr(sw, "_baseline_point", lambda *a: {"format": "float32", "width": 32, "top1": 0.6,
-                                                           "area_um2": 1e4, "energy_pj": 50.0,
-                                                           "energy_pj_per_mac": 50.0, "verified": "proven"})
+                                                           "top1_exact": 0.6, "area_um2": 1e4, "energy_pj": 50.0,
+                                                           "energy_pj_per_mac": 50.0, "energy_nj_per_inference": 500.0,
+                                                           "units": 1, "verified": "simulated"})
 
 
 def test_a_corrupt_cache_entry_is_named_and_recomputed(tmp_path, monkeypatch, lenet, mnist):
@@ -153,3 +156,38 @@ def test_a_killed_sweep_resumes_where_it_stopped(tmp_path, monkeypatch, lenet, m
     calls.clear()
     points = sweep(lenet, mnist, formats=("dfp",), widths=(4, 5, 6, 7), out_dir=tmp_path, log=lambda m: None)
     assert calls == [("dfp", 6), ("dfp", 7)] and [p["width"] for p in points] == [32, 4, 5, 6, 7]
+
+
+def test_wilson_interval():
+    from ristretto.report.sweep import wilson
+
+    lo, hi = wilson(970, 1000)
+    assert 0.957 < lo < 0.958 and 0.978 < hi < 0.979  # Wilson, 97.0% of 1,000: 95.75-97.89%
+    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0 and wilson(0, 0) == (0.0, 1.0)
+
+
+def test_the_front_does_not_claim_what_the_noise_hides():
+    from ristretto.report.charts import resolved
+
+    front = [{"top1": 0.90, "top1_lo": 0.88, "top1_hi": 0.92}, {"top1": 0.91, "top1_lo": 0.89, "top1_hi": 0.93},
+             {"top1": 0.97, "top1_lo": 0.95, "top1_hi": 0.98}]
+    assert resolved(front) == [True, False, True]
+
+
+def test_point_totals_sum_distinct_units_and_weight_energy_by_macs():
+    from ristretto.report.sweep import _totals
+
+    def unit(name, area, e, lanes=1):
+        return {"spec": {"name": name}, "module": name, "area_um2": area, "energy_pj_per_mac": e, "lanes": lanes,
+                "delay_ns": area / 100, "fmax_mhz": 1e5 / area, "cells": 1, "transistors": 4, "power_mw": e / 10,
+                "energy_pj": e, "logic_depth": 3, "ice40_luts": None, "vectors": 10, "verified": "proven",
+                "clock_mhz": 100.0, "tools": {}}
+
+    small, big = unit("a", 1000.0, 2.0), unit("b", 3000.0, 5.0)
+    t = _totals({"conv1": small, "conv2": big, "fc": small}, {"conv1": 100, "conv2": 1000, "fc": 10}, 12345)
+    assert t["units"] == 2 and t["area_um2"] == 4000.0 and t["area_um2_per_mac"] == 2000.0
+    assert t["energy_nj_per_inference"] == (100 * 2 + 1000 * 5 + 10 * 2) / 1000
+    assert t["energy_pj_per_mac"] == (100 * 2 + 1000 * 5 + 10 * 2) / 1110 and t["weight_bits"] == 12345
+    assert t["mac_layer"] == "conv2" and t["delay_ns"] == 30.0 and t["ice40_luts"] is None
+    t = _totals({"conv1": small, "conv2": dict(big, verified="simulated")}, {"conv1": 1, "conv2": 1}, 1)
+    assert t["verified"] == "simulated"
