@@ -378,7 +378,7 @@ def _hw_prove(args):
 def _report(args):
     from .files import check_out_dir
     from .nn.checks import check_model_data
-    from .options import check_int, name_list
+    from .options import check_int, check_positive, name_list
     from .report import sweep, write_report
     from .synth import default_liberty
 
@@ -393,6 +393,7 @@ def _report(args):
     acc_bits = check_policy(args.acc_bits)
     check_choice("--accumulator", args.accumulator, ACCUMULATORS)
     check_int("--lanes", args.lanes, 1, MAX_LANES)
+    check_positive("--clock-mhz", args.clock_mhz)
     check_out_dir(args.out)
     model, data = _model_and_data(args)
     data, notes = check_model_data(model, data)
@@ -401,10 +402,10 @@ def _report(args):
     points = sweep(model, data, formats=formats, widths=widths, out_dir=args.out,
                    finetune_epochs=args.finetune_epochs, verify_vectors=args.verify_vectors,
                    ice40=not args.no_ice40, acc_bits=acc_bits, accumulator=args.accumulator, lanes=args.lanes,
-                   fold_bn=args.fold_bn, mode=args.mode, log=_log)
+                   fold_bn=args.fold_bn, mode=args.mode, clock_mhz=args.clock_mhz, log=_log)
     base = points[0]
     meta = {"model": args.model or "built-in LeNet", "data": data.name, "liberty": default_liberty().name,
-            "clock_mhz": base.get("clock_mhz", 100.0), "baseline_top1": base["top1"],
+            "clock_mhz": args.clock_mhz, "baseline_top1": base["top1"],
             "validation_size": len(data.x_val), "tools": base.get("tools", {}), "mode": args.mode,
             "note": f"Accuracy: top-1 in {args.mode} mode on {len(data.x_val)} validation images (95% Wilson "
                     "intervals; exact mode computes as the units do, with their accumulators and lanes), weights and "
@@ -415,7 +416,7 @@ def _report(args):
                     f"sized '{args.acc_bits}'; minifloat accumulator '{args.accumulator}'), co-simulated in Icarus, "
                     "proven against its naive reference where one exists, synthesized. Area: the sum of the distinct "
                     "units. Energy per inference = sum over layers of (MACs of the layer on one input) x (energy per "
-                    "MAC of its unit: power x clock period / lanes, OpenSTA default activity). Weight memory = sum "
+                    "MAC of its unit: power on that layer's data x clock period / lanes). Weight memory = sum "
                     "of weight codes x their width."}
     files = write_report(points, args.out, meta)
     print(f"{len(points)} points; wrote:")
@@ -550,6 +551,8 @@ def _build_parser():
                    help="the accuracy the top1 column and charts use (default exact: as the hardware computes; both "
                         "are in the report)")
     p.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into the preceding Conv/Linear layer")
+    p.add_argument("--clock-mhz", type=float, default=100.0,
+                   help="clock power is quoted at (default 100); a unit that misses it is quoted at its own fmax")
     p.add_argument("--out", default="report", help="output folder (default: report)")
     p.set_defaults(func=_report)
 

@@ -15,7 +15,7 @@ import torch
 
 from ..datapath import bias_preload, chunks
 
-__all__ = ["SCHEME_WIDTHS", "LayerTrace", "lenet_traces", "verify_lenet"]
+__all__ = ["SCHEME_WIDTHS", "LayerTrace", "lenet_traces", "network_traces", "verify_lenet"]
 
 SCHEME_WIDTHS = {"dfp": (8, 8), "pow2": (4, 8), "minifloat": (8, 8)}
 
@@ -40,9 +40,8 @@ def _cycles(codes, lanes):
 def lenet_traces(scheme="dfp", *, lanes=1, accumulator="auto", channels=2, images=2, seed=0):
     """``[LayerTrace]`` for every layer of the built-in LeNet quantized with ``scheme`` at 8 bits
     (power-of-two weights: 4 bits), ``channels`` random output channels per layer over ``images`` digits."""
-    from ..nn import Widths, apply_formats, assign_formats, builtin_lenet, quant_layers, set_mode, wrap_model
+    from ..nn import Widths, apply_formats, assign_formats, builtin_lenet, quant_layers, wrap_model
     from ..nn.data import builtin_mnist, calibration_batches
-    from ..nn.exact import mac_operands, unit_of
     from ..nn.ranges import calibrate
 
     data = builtin_mnist()
@@ -50,26 +49,43 @@ def lenet_traces(scheme="dfp", *, lanes=1, accumulator="auto", channels=2, image
     wb, ab = SCHEME_WIDTHS[scheme]
     stats = calibrate(net, calibration_batches(data.x_train, batches=2))
     apply_formats(net, assign_formats(net, stats, scheme, Widths(wb, wb, ab)))
-    layers = quant_layers(net)
-    for layer in layers.values():
+    for layer in quant_layers(net).values():
         layer.lanes, layer.accumulator = lanes, accumulator
+    return network_traces(net, data.x_val[:images], channels=channels, seed=seed)
+
+
+def network_traces(net, x, *, channels=2, seed=0):
+    """``[LayerTrace]`` for every quantized, ungrouped layer of a configured network (formats, lanes,
+    accumulators set) on the inputs ``x``: ``channels`` random output channels per layer, every position."""
+    from ..nn import quant_layers, set_mode
+    from ..nn.exact import mac_operands, unit_of
+
+    layers = quant_layers(net)
+    modes = {n: layer.mode for n, layer in layers.items()}
     set_mode(net, "exact")
     seen = {}
     hooks = [layer.register_forward_hook(
         lambda mod, inp, out, n=n: seen.__setitem__(n, (inp[0].detach().clone(), out.detach().clone())))
         for n, layer in layers.items()]
-    with torch.no_grad():
-        net(data.x_val[:images])
-    for h in hooks:
-        h.remove()
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        for n, layer in layers.items():
+            layer.mode = modes[n]
 
     rng = np.random.default_rng(seed)
     traces = []
     for name, layer in layers.items():
         f, m = layer.formats, layer.inner
-        x, y = seen[name]
+        if getattr(m, "groups", 1) != 1 or name not in seen:  # grouped layers have columns of their own
+            continue
+        inp, y = seen[name]
         cfg = unit_of(layer)
-        cols, w = mac_operands(layer, f.input.encode(x), f.weight.encode(m.weight.detach()))  # [N, K, L], [O, K]
+        lanes = cfg.lanes
+        cols, w = mac_operands(layer, f.input.encode(inp), f.weight.encode(m.weight.detach()))  # [N, K, L], [O, K]
         out_codes = f.output.encode(y).reshape(y.shape[0], y.shape[1], -1)
         bias = bias_preload(cfg, f.bias, m.bias)
         picks = [(n, int(o), pos) for o in rng.choice(w.shape[0], min(channels, w.shape[0]), replace=False)

@@ -6,7 +6,7 @@ from pathlib import Path
 from ..files import write_text
 from .tools import ToolFailed, local_copy, run
 
-__all__ = ["timing_and_power"]
+__all__ = ["power", "timing_and_power"]
 
 _PERIOD_NS = 100.0  # a loose clock for timing: the delay is period minus the worst slack
 
@@ -16,7 +16,10 @@ def _tcl(netlist, top, liberty, period_ns, activity):
              f"link_design {top}", f"create_clock -name clk -period {period_ns} [get_ports clk]",
              "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
              "set_output_delay 0 -clock clk [all_outputs]"]
-    if activity is not None:
+    if isinstance(activity, dict):  # per input port bit: (transitions per cycle, duty), e.g. port_activity()
+        lines += [f"set_power_activity -input_ports [get_ports {{{port}}}] -activity {a:.6g} -duty {d:.6g}"
+                  for port, (a, d) in sorted(activity.items())]
+    elif activity is not None:
         lines.append(f"set_power_activity -input -activity {activity}")
     lines += ['puts "WORST_SLACK [sta::worst_slack -max]"', "report_power -digits 8", "exit"]
     return "\n".join(lines) + "\n"
@@ -34,8 +37,10 @@ def _parse(pattern, log, what, workdir):
 def timing_and_power(netlist, top, liberty, workdir, *, clock_mhz=100.0, activity=None):
     """Delay (ns) of the slowest register-to-register or port path, Fmax (MHz), and power at ``clock_mhz``.
 
-    Power uses OpenSTA's default switching activity unless ``activity`` (toggles
-    per cycle on the inputs) is given. Energy per MAC is power times the period.
+    Power uses OpenSTA's default switching activity unless ``activity`` is given:
+    toggles per cycle on every input, or a mapping ``{"a[3]": (activity, duty)}``
+    per input port bit (``synth.activity.port_activity``). Energy per cycle is
+    power times the period.
     """
     workdir = Path(workdir)
     # file names relative to workdir (the Tcl script would split user paths with spaces)
@@ -47,9 +52,19 @@ def timing_and_power(netlist, top, liberty, workdir, *, clock_mhz=100.0, activit
     slack = _parse(r"WORST_SLACK (\S+)", log, "the worst slack", workdir)
     delay = _PERIOD_NS - slack
     period = 1000.0 / clock_mhz
-    write_text(workdir / "power.tcl", _tcl(net, top, lib, period, activity))
-    log = run(["sta", "-no_init", "-exit", "power.tcl"], workdir, "sta_power.log")
-    total_w = _parse(r"^Total\s+\S+\s+\S+\s+\S+\s+(\S+)", log, "the total power", workdir)
-    power_mw = total_w * 1e3
+    power_mw = power(netlist, top, liberty, workdir, clock_mhz=clock_mhz, activity=activity)
     return {"delay_ns": delay, "fmax_mhz": 1000.0 / delay, "power_mw": power_mw, "clock_mhz": clock_mhz,
-            "energy_pj": power_mw * period, "activity": activity if activity is not None else "default"}
+            "energy_pj": power_mw * period,
+            "activity": "data" if isinstance(activity, dict) else activity if activity is not None else "default"}
+
+
+def power(netlist, top, liberty, workdir, *, clock_mhz=100.0, activity=None):
+    """Total power (mW) of a mapped netlist at ``clock_mhz``; ``activity`` as in ``timing_and_power``."""
+    workdir = Path(workdir)
+    lib = local_copy(liberty, workdir, "cells.lib").name
+    net = local_copy(netlist, workdir, "netlist.v").name if Path(netlist).parent.resolve() != workdir.resolve() \
+        else Path(netlist).name
+    name = "power_data" if isinstance(activity, dict) else "power"
+    write_text(workdir / f"{name}.tcl", _tcl(net, top, lib, 1000.0 / clock_mhz, activity))
+    log = run(["sta", "-no_init", "-exit", f"{name}.tcl"], workdir, f"sta_{name}.log")
+    return _parse(r"^Total\s+\S+\s+\S+\s+\S+\s+(\S+)", log, "the total power", workdir) * 1e3

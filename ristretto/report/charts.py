@@ -47,7 +47,7 @@ def _plt():
 
 def _tradeoff(points, cost, label, path):
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     for fmt in dict.fromkeys(p["format"] for p in points):
         pts = [p for p in points if p["format"] == fmt]
         ax.scatter([p[cost] for p in pts], [100 * p["top1"] for p in pts], label=fmt, color=COLORS.get(fmt), s=36,
@@ -58,8 +58,8 @@ def _tradeoff(points, cost, label, path):
                               [100 * (p["top1_hi"] - p["top1"]) for p in pts]],
                         fmt="none", ecolor=COLORS.get(fmt), alpha=0.5, lw=1, zorder=2)
         for p in pts:
-            label = str(p["width"]) if p.get("w_bits", p["width"]) == p["width"] else f"{p['width']}/w{p['w_bits']}"
-            ax.annotate(label, (p[cost], 100 * p["top1"]), textcoords="offset points", xytext=(4, 3),
+            tag = str(p["width"]) if p.get("w_bits", p["width"]) == p["width"] else f"{p['width']}/w{p['w_bits']}"
+            ax.annotate(tag, (p[cost], 100 * p["top1"]), textcoords="offset points", xytext=(4, 3),
                         fontsize=7, color="#555555")
     front = pareto(points, cost)
     ax.step([p[cost] for p in front], [100 * p["top1"] for p in front], where="post", color="black", lw=1,
@@ -73,7 +73,7 @@ def _tradeoff(points, cost, label, path):
     ax.set_xlabel(label)
     ax.set_ylabel("top-1 accuracy (%)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over a point
     ax.set_title(f"Accuracy vs {label.split(' (')[0]} (labels: word width; /wN: N-bit weights)\n"
                  "bars: 95% intervals of the accuracies", fontsize=10)
     fig.tight_layout()

@@ -7,21 +7,23 @@ more width computes only that point and a crash loses nothing done.
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import torch
 
 from .. import __version__
-from ..files import write_json
+from ..files import write_json, write_text
 from ..progress import Progress
 
 __all__ = ["POINT_FIELDS", "fingerprint", "sweep"]
 
 POINT_FIELDS = ("format", "width", "a_bits", "w_bits", "top1", "top1_lo", "top1_hi", "top1_exact", "top1_fp32",
                 "overflows", "validation_size", "finetuned", "lanes", "acc_bits", "units", "area_um2",
-                "area_um2_per_mac", "energy_pj_per_mac", "energy_nj_per_inference", "macs_per_inference",
-                "weight_bits", "power_mw_default", "delay_ns", "fmax_mhz", "cells", "transistors", "logic_depth",
-                "ice40_luts", "ice40_fmax_mhz", "verified", "vectors")
+                "area_um2_per_mac", "energy_pj_per_mac", "energy_nj_per_inference", "energy_pj_per_mac_default",
+                "energy_nj_per_inference_default", "activity", "macs_per_inference", "weight_bits", "power_mw_data",
+                "power_mw_default", "delay_ns", "fmax_mhz", "cells", "transistors", "logic_depth",
+                "ice40_luts", "ice40_fmax_mhz", "clock_mhz", "clock_met", "verified", "vectors")
 # what is kept of one unit's synthesis (``synth_figures``)
 UNIT_FIELDS = ("area_um2", "cells", "delay_ns", "fmax_mhz", "power_mw", "energy_pj", "clock_mhz", "transistors",
                "logic_depth", "ice40_luts", "ice40_fmax_mhz", "module", "lanes", "area_um2_per_mac",
@@ -77,7 +79,7 @@ def wilson(k, n, z=1.96):
 _RANK = {"FAILED": 0, "simulated": 1, "proven": 2}
 
 
-def _unit(spec, cache, build_dir, verify_vectors, ice40, log):
+def _unit(spec, cache, build_dir, verify_vectors, ice40, log, clock_mhz=100.0):
     """Co-simulation verdict, proof and synthesis figures of one unit, computed once and cached by its spec.
 
     ``cache`` is ``(folder, key)``: the key (tool and package versions, options) joins the spec in the hash.
@@ -86,34 +88,79 @@ def _unit(spec, cache, build_dir, verify_vectors, ice40, log):
     from ..synth import synth_figures
 
     cache, base = cache
+    clock_mhz = base.get("clock_mhz", clock_mhz)
     key = hashlib.sha256(json.dumps({"spec": spec, **base}, sort_keys=True).encode()).hexdigest()[:16]
     path = cache / f"unit-{key}.json"
     if path.exists():
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
+            unit = json.loads(path.read_text(encoding="utf-8"))
+            if (cache / unit["netlist"]).is_file():
+                return unit
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
             log(f"    unit cache entry {path} is corrupt; recomputing it")
     build = build_dir / key
     ver = verify(spec, build / "verify", exhaustive=False, random_vectors=verify_vectors)
-    fig = synth_figures(spec, build / "synth", ice40=ice40)
+    fig = synth_figures(spec, build / "synth", ice40=ice40, clock_mhz=clock_mhz)
+    if fig["fmax_mhz"] < clock_mhz:  # quoted at the clock it meets, not at one it cannot run at
+        from ..synth import default_liberty
+        from ..synth.sta import power
+
+        f = math.floor(fig["fmax_mhz"] * 10) / 10
+        p = power(build / "synth" / "netlist.v", fig["module"], default_liberty(), build / "synth", clock_mhz=f)
+        fig.update(clock_mhz=f, power_mw=p, energy_pj=p * 1e3 / f, energy_pj_per_mac=p * 1e3 / f / fig["lanes"])
     unit = {k: fig[k] for k in UNIT_FIELDS}
+    unit["clock_asked"] = clock_mhz
     unit.update(spec=spec, vectors=ver["vectors"], verified=_verified(spec, ver, build / "prove", log),
-                tools=fig["tools"])
+                tools=fig["tools"], netlist=f"unit-{key}.v")
+    write_text(cache / unit["netlist"], (build / "synth" / "netlist.v").read_text())  # for power on data
     write_json(path, unit, indent=1)
     return unit
 
 
-def _totals(units_of, macs, weights):
-    """Point figures from each layer's unit: sums over distinct units, MAC-weighted energy, weight memory."""
+def _data_power(net, x, units_of, cache, build_dir):
+    """Each layer's unit power (mW) with the switching activity of that layer's own operands on ``x``
+    (``synth.activity``), or the default-activity power for a layer without a trace (grouped layers)."""
+    from ..sim.traces import network_traces
+    from ..synth import default_liberty
+    from ..synth.activity import netlist_ports, port_activity
+    from ..synth.sta import power
+
+    traces = {t.layer: t for t in network_traces(net, x)}
+    out = {}
+    for name, unit in units_of.items():
+        if name not in traces:
+            out[name] = unit["power_mw"]
+            continue
+        netlist = cache / unit["netlist"]
+        activity = port_activity(traces[name].stimulus, netlist_ports(netlist.read_text()))
+        work = build_dir / "power" / name
+        work.mkdir(parents=True, exist_ok=True)
+        out[name] = power(netlist, unit["module"], default_liberty(), work, clock_mhz=unit["clock_mhz"],
+                          activity=activity)
+    return out
+
+
+def _totals(units_of, macs, weights, power_data=None):
+    """Point figures from each layer's unit: sums over distinct units, MAC-weighted energy, weight memory.
+
+    ``power_data`` (mW per layer, the unit's power on that layer's data) gives the energies; without it they
+    rest on the default activity, as ``*_default`` always do.
+    """
     distinct = {json.dumps(u["spec"], sort_keys=True): u for u in units_of.values()}
     total_macs = sum(macs.values())
-    energy_pj = sum(macs[n] * u["energy_pj_per_mac"] for n, u in units_of.items())
+    default_pj = sum(macs[n] * u["energy_pj_per_mac"] for n, u in units_of.items())
+    activity = "data" if power_data else "default"
+    power_data = power_data or {n: u["power_mw"] for n, u in units_of.items()}
+    energy_pj = sum(macs[n] * power_data[n] * 1e3 / u["clock_mhz"] / u["lanes"] for n, u in units_of.items())
     heaviest = max(macs, key=macs.get)
     area = sum(u["area_um2"] for u in distinct.values())
     slowest = max(distinct.values(), key=lambda u: u["delay_ns"])
     return {"units": len(distinct), "area_um2": area,
             "area_um2_per_mac": area / sum(u["lanes"] for u in distinct.values()),
             "energy_pj_per_mac": energy_pj / total_macs, "energy_nj_per_inference": energy_pj / 1000.0,
+            "energy_pj_per_mac_default": default_pj / total_macs,
+            "energy_nj_per_inference_default": default_pj / 1000.0, "activity": activity,
+            "power_mw_data": power_data[heaviest] if activity == "data" else None,
             "macs_per_inference": total_macs, "weight_bits": weights,
             "delay_ns": slowest["delay_ns"], "fmax_mhz": slowest["fmax_mhz"],
             "cells": sum(u["cells"] for u in distinct.values()),
@@ -128,7 +175,9 @@ def _totals(units_of, macs, weights):
             "verified": min((u["verified"] for u in distinct.values()), key=_RANK.__getitem__),
             "lanes": slowest["lanes"], "mac_layer": heaviest, "mac_spec": units_of[heaviest]["spec"],
             "unit_of_layer": {n: u["module"] for n, u in units_of.items()},
-            "clock_mhz": slowest["clock_mhz"], "tools": slowest["tools"]}
+            "clock_mhz": min(u["clock_mhz"] for u in distinct.values()),
+            "clock_met": all(u["clock_mhz"] >= u.get("clock_asked", u["clock_mhz"]) for u in distinct.values()),
+            "tools": slowest["tools"]}
 
 
 def _accuracies(net, data):
@@ -187,7 +236,8 @@ def _point(model, data, stats_net, stats, scheme, width, *, finetune_epochs, bui
              "validation_size": n_val, "overflows": overflows, "finetuned": bool(finetune_epochs),
              "acc_bits": max((s["bits"] for s in sizing.values()), default=None),
              "layers": _layer_sqnr(net, stats, formats)}
-    point.update(_totals(units_of, _layer_macs(net, data.x_val), weights))
+    power_data = _data_power(net, data.x_val[:2], units_of, unit_cache[0], build_dir)
+    point.update(_totals(units_of, _layer_macs(net, data.x_val), weights, power_data))
     return point
 
 
@@ -240,7 +290,7 @@ def _baseline_point(model, data, build_dir, verify_vectors, ice40, unit_cache, l
 
 def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8, 10, 12, 16), out_dir="report",
           finetune_epochs=0, verify_vectors=2000, ice40=True, acc_bits="bound", accumulator="auto", lanes=1,
-          fold_bn=False, mode="exact", log=print):
+          fold_bn=False, mode="exact", clock_mhz=100.0, log=print):
     """All points of the report; each is computed once and cached under ``out_dir/cache``.
 
     Each point's hardware is every unit the network needs, one per distinct
@@ -270,8 +320,10 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8,
     base_key = {"model": fingerprint(model, data), "tools": tool_versions(), "version": __version__,
                 "finetune_epochs": finetune_epochs, "verify_vectors": verify_vectors, "ice40": ice40,
                 "acc_bits": acc_bits, "accumulator": accumulator, "lanes": lanes,
-                "proof": PROOF_TIMEOUT, "fold_bn": fold_bn, "mode": mode, "fields": POINT_FIELDS}
-    unit_cache = (cache, {k: base_key[k] for k in ("tools", "version", "verify_vectors", "ice40", "proof")})
+                "proof": PROOF_TIMEOUT, "fold_bn": fold_bn, "mode": mode, "fields": POINT_FIELDS,
+                "clock_mhz": clock_mhz}
+    unit_cache = (cache, {k: base_key[k] for k in ("tools", "version", "verify_vectors", "ice40", "proof",
+                                                   "clock_mhz")})
     stats_net = wrap_model(model, fold_bn=fold_bn)
     stats = calibrate(stats_net, calibration_batches(data.x_train))
     jobs = [("float32", 32)] + [(f, w) for f in formats for w in widths]

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from ristretto.cli import main
 from ristretto.report import pareto
 
@@ -181,7 +183,7 @@ def test_point_totals_sum_distinct_units_and_weight_energy_by_macs():
         return {"spec": {"name": name}, "module": name, "area_um2": area, "energy_pj_per_mac": e, "lanes": lanes,
                 "delay_ns": area / 100, "fmax_mhz": 1e5 / area, "cells": 1, "transistors": 4, "power_mw": e / 10,
                 "energy_pj": e, "logic_depth": 3, "ice40_luts": None, "vectors": 10, "verified": "proven",
-                "clock_mhz": 100.0, "tools": {}}
+                "clock_mhz": 100.0, "clock_asked": 100.0, "tools": {}}
 
     small, big = unit("a", 1000.0, 2.0), unit("b", 3000.0, 5.0)
     t = _totals({"conv1": small, "conv2": big, "fc": small}, {"conv1": 100, "conv2": 1000, "fc": 10}, 12345)
@@ -190,4 +192,7 @@ def test_point_totals_sum_distinct_units_and_weight_energy_by_macs():
     assert t["energy_pj_per_mac"] == (100 * 2 + 1000 * 5 + 10 * 2) / 1110 and t["weight_bits"] == 12345
     assert t["mac_layer"] == "conv2" and t["delay_ns"] == 30.0 and t["ice40_luts"] is None
     t = _totals({"conv1": small, "conv2": dict(big, verified="simulated")}, {"conv1": 1, "conv2": 1}, 1)
-    assert t["verified"] == "simulated"
+    assert t["verified"] == "simulated" and t["clock_met"]
+    t = _totals({"conv1": small, "conv2": dict(big, clock_mhz=33.3)}, {"conv1": 1, "conv2": 1}, 1)
+    assert not t["clock_met"] and t["clock_mhz"] == 33.3
+    assert t["energy_nj_per_inference"] == pytest.approx((0.2 * 1e3 / 100 + 0.5 * 1e3 / 33.3) / 1000)
