@@ -9,18 +9,15 @@ through the mapped netlist, so internal nets follow the data rather than the
 default 0.1 transitions per cycle on every input.
 """
 
-import re
-
 import numpy as np
+
+from .falsify import ports
 
 __all__ = ["netlist_ports", "port_activity"]
 
-_PORT = re.compile(r"^\s*input\s+(?:\[(\d+):(\d+)\]\s*)?(\w+)\s*;", re.M)
-
-
 def netlist_ports(verilog):
-    """``{name: width}`` of the input ports of a Yosys-written netlist (``input [7:0] a;``)."""
-    return {m.group(3): int(m.group(1)) - int(m.group(2)) + 1 if m.group(1) else 1 for m in _PORT.finditer(verilog)}
+    """``{name: width}`` of the input ports of a netlist declared one per line (``input [7:0] a;``)."""
+    return {name: width for direction, name, width in ports(verilog) if direction == "input"}
 
 
 def _bits(values, width):

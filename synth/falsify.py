@@ -18,7 +18,7 @@ _PORT = re.compile(r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(?:signed\s+)?(?:\[
 
 
 def ports(verilog):
-    """``[(direction, name, width), ...]`` declared one per line in a module header (the reference's style)."""
+    """``[(direction, name, width), ...]`` declared one per line (the reference's header, a Yosys netlist)."""
     found = []
     for line in verilog.splitlines():
         m = _PORT.match(line)

@@ -119,7 +119,7 @@ def _unit(spec, cache, build_dir, verify_vectors, ice40, log, clock_mhz=100.0):
 
 def _data_power(net, x, units_of, cache, build_dir):
     """Each layer's unit power (mW) with the switching activity of that layer's own operands on ``x``
-    (``synth.activity``), or the default-activity power for a layer without a trace (grouped layers)."""
+    (``synth.activity``), or None for a layer without a trace (grouped layers)."""
     from ..sim.traces import network_traces
     from ..synth import default_liberty
     from ..synth.activity import netlist_ports, port_activity
@@ -129,7 +129,7 @@ def _data_power(net, x, units_of, cache, build_dir):
     out = {}
     for name, unit in units_of.items():
         if name not in traces:
-            out[name] = unit["power_mw"]
+            out[name] = None
             continue
         netlist = cache / unit["netlist"]
         activity = port_activity(traces[name].stimulus, netlist_ports(netlist.read_text()))
@@ -143,14 +143,16 @@ def _data_power(net, x, units_of, cache, build_dir):
 def _totals(units_of, macs, weights, power_data=None):
     """Point figures from each layer's unit: sums over distinct units, MAC-weighted energy, weight memory.
 
-    ``power_data`` (mW per layer, the unit's power on that layer's data) gives the energies; without it they
-    rest on the default activity, as ``*_default`` always do.
+    ``power_data`` (mW per layer, the unit's power on that layer's data; None for a layer without a trace) gives
+    the energies; without it they rest on the default activity, as ``*_default`` always do. ``activity`` says
+    which: ``data``, ``default`` or ``data+default``.
     """
     distinct = {json.dumps(u["spec"], sort_keys=True): u for u in units_of.values()}
     total_macs = sum(macs.values())
     default_pj = sum(macs[n] * u["energy_pj_per_mac"] for n, u in units_of.items())
-    activity = "data" if power_data else "default"
-    power_data = power_data or {n: u["power_mw"] for n, u in units_of.items()}
+    measured = {n: p for n, p in (power_data or {}).items() if p is not None}
+    activity = "default" if not measured else "data" if len(measured) == len(units_of) else "data+default"
+    power_data = {n: measured.get(n, u["power_mw"]) for n, u in units_of.items()}
     energy_pj = sum(macs[n] * power_data[n] * 1e3 / u["clock_mhz"] / u["lanes"] for n, u in units_of.items())
     heaviest = max(macs, key=macs.get)
     area = sum(u["area_um2"] for u in distinct.values())
@@ -160,7 +162,7 @@ def _totals(units_of, macs, weights, power_data=None):
             "energy_pj_per_mac": energy_pj / total_macs, "energy_nj_per_inference": energy_pj / 1000.0,
             "energy_pj_per_mac_default": default_pj / total_macs,
             "energy_nj_per_inference_default": default_pj / 1000.0, "activity": activity,
-            "power_mw_data": power_data[heaviest] if activity == "data" else None,
+            "power_mw_data": measured.get(heaviest),
             "macs_per_inference": total_macs, "weight_bits": weights,
             "delay_ns": slowest["delay_ns"], "fmax_mhz": slowest["fmax_mhz"],
             "cells": sum(u["cells"] for u in distinct.values()),

@@ -194,5 +194,8 @@ def test_point_totals_sum_distinct_units_and_weight_energy_by_macs():
     t = _totals({"conv1": small, "conv2": dict(big, verified="simulated")}, {"conv1": 1, "conv2": 1}, 1)
     assert t["verified"] == "simulated" and t["clock_met"]
     t = _totals({"conv1": small, "conv2": dict(big, clock_mhz=33.3)}, {"conv1": 1, "conv2": 1}, 1)
-    assert not t["clock_met"] and t["clock_mhz"] == 33.3
+    assert not t["clock_met"] and t["clock_mhz"] == 33.3 and t["activity"] == "default"
     assert t["energy_nj_per_inference"] == pytest.approx((0.2 * 1e3 / 100 + 0.5 * 1e3 / 33.3) / 1000)
+    t = _totals({"conv1": small, "dw": big}, {"conv1": 10, "dw": 20}, 1, {"conv1": 0.4, "dw": None})
+    assert t["activity"] == "data+default" and t["power_mw_data"] is None  # dw (the heaviest) has no trace
+    assert t["energy_nj_per_inference"] == pytest.approx((10 * 0.4 * 10 + 20 * 5.0) / 1000)
