@@ -79,16 +79,17 @@ def wilson(k, n, z=1.96):
 _RANK = {"FAILED": 0, "simulated": 1, "proven": 2}
 
 
-def _unit(spec, cache, build_dir, verify_vectors, ice40, log, clock_mhz=100.0):
+def _unit(spec, cache, build_dir, verify_vectors, ice40, log):
     """Co-simulation verdict, proof and synthesis figures of one unit, computed once and cached by its spec.
 
-    ``cache`` is ``(folder, key)``: the key (tool and package versions, options) joins the spec in the hash.
+    ``cache`` is ``(folder, key)``: the key (tool and package versions, options, the clock asked for) joins
+    the spec in the hash.
     """
     from ..sim.runner import verify
     from ..synth import synth_figures
 
     cache, base = cache
-    clock_mhz = base.get("clock_mhz", clock_mhz)
+    clock_mhz = base["clock_mhz"]
     key = hashlib.sha256(json.dumps({"spec": spec, **base}, sort_keys=True).encode()).hexdigest()[:16]
     path = cache / f"unit-{key}.json"
     if path.exists():
