@@ -348,7 +348,8 @@ def _hw_synth(args):
             ("transistors (estimate)", f"{fig['transistors']}"), ("logic depth", f"{fig['logic_depth']} gates")]
     if fig["ice40_luts"] is not None:
         rows.append(("iCE40 HX8K", f"{fig['ice40_luts']} LUT4, {fig['ice40_carries']} carries, "
-                                   f"fmax {fig['ice40_fmax_mhz']} MHz"))
+                                   f"fmax {fig['ice40_fmax_mhz']} MHz over every path, pins included "
+                                   f"({fig['ice40_fmax_reg_mhz']} MHz register to register)"))
     for k, v in rows:
         print(f"{k:<24}{v}")
     print("tools: " + "; ".join(fig["tools"].values()))
@@ -380,7 +381,7 @@ def _report(args):
     from .nn.checks import check_model_data
     from .options import check_int, check_positive, name_list
     from .report import sweep, write_report
-    from .synth import default_liberty
+    from .report.execute import default_workers
 
     formats = name_list("--formats", args.formats, ("dfp", "fixed", "minifloat", "pow2"))
     widths = args.widths
@@ -394,32 +395,22 @@ def _report(args):
     check_choice("--accumulator", args.accumulator, ACCUMULATORS)
     check_int("--lanes", args.lanes, 1, MAX_LANES)
     check_positive("--clock-mhz", args.clock_mhz)
+    workers = default_workers() if args.workers is None else args.workers
+    check_int("--workers", workers, 1, 1024)
+    if args.ray_address is not None and not args.ray_address.strip():
+        raise InputError("--ray-address is empty: give the address of a running Ray cluster (host:port, or auto)")
     check_out_dir(args.out)
     model, data = _model_and_data(args)
     data, notes = check_model_data(model, data)
     for n in notes + data.warnings():
         _log(n)
-    points = sweep(model, data, formats=formats, widths=widths, out_dir=args.out,
+    report = sweep(model, data, formats=formats, widths=widths, out_dir=args.out,
                    finetune_epochs=args.finetune_epochs, verify_vectors=args.verify_vectors,
                    ice40=not args.no_ice40, acc_bits=acc_bits, accumulator=args.accumulator, lanes=args.lanes,
-                   fold_bn=args.fold_bn, mode=args.mode, clock_mhz=args.clock_mhz, log=_log)
-    base = points[0]
-    meta = {"model": args.model or "built-in LeNet", "data": data.name, "liberty": default_liberty().name,
-            "clock_mhz": args.clock_mhz, "baseline_top1": base["top1"],
-            "validation_size": len(data.x_val), "tools": base.get("tools", {}), "mode": args.mode,
-            "note": f"Accuracy: top-1 in {args.mode} mode on {len(data.x_val)} validation images (95% Wilson "
-                    "intervals; exact mode computes as the units do, with their accumulators and lanes), weights and "
-                    "activations at the given width (power-of-two weights: at most 5-bit codes), range rule mse"
-                    + (f", fine-tuned {args.finetune_epochs} epochs" if args.finetune_epochs else "")
-                    + (", BatchNorm folded" if args.fold_bn else "") +
-                    f". Hardware: one unit per distinct layer configuration ({args.lanes} lane(s); accumulators "
-                    f"sized '{args.acc_bits}'; minifloat accumulator '{args.accumulator}'), co-simulated in Icarus, "
-                    "proven against its naive reference where one exists, synthesized. Area: the sum of the distinct "
-                    "units. Energy per inference = sum over layers of (MACs of the layer on one input) x (energy per "
-                    "MAC of its unit: power on that layer's data x clock period / lanes). Weight memory = sum "
-                    "of weight codes x their width."}
-    files = write_report(points, args.out, meta)
-    print(f"{len(points)} points; wrote:")
+                   fold_bn=args.fold_bn, mode=args.mode, clock_mhz=args.clock_mhz, workers=workers,
+                   ray_address=args.ray_address, model_name=args.model or "built-in LeNet", log=_log)
+    files = write_report(report, args.out)
+    print(f"{len(report.points)} points; wrote:")
     for f in files:
         print(f"  {f}")
     return 0
@@ -553,6 +544,12 @@ def _build_parser():
     p.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into the preceding Conv/Linear layer")
     p.add_argument("--clock-mhz", type=float, default=100.0,
                    help="clock power is quoted at (default 100); a unit that misses it is quoted at its own fmax")
+    p.add_argument("--workers", type=int, default=None,
+                   help="points computed at once, as local Ray worker processes (default: the cores of this "
+                        "machine; 1: one after another in this process, no Ray)")
+    p.add_argument("--ray-address", default=None,
+                   help="run the points on this existing Ray cluster (e.g. auto, or ray://host:10001); its nodes "
+                        "need ristretto-accel, the tools and --model's code installed")
     p.add_argument("--out", default="report", help="output folder (default: report)")
     p.set_defaults(func=_report)
 
@@ -637,6 +634,7 @@ def _build_parser():
 
 def main(argv=None):
     """Run the command line; returns the exit status (bad input exits with one line on stderr)."""
+    from .report.execute import ClusterMissing
     from .sim.runner import SimulationFailed, SimulatorMissing
     from .synth import ToolFailed, ToolMissing
 
@@ -648,7 +646,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
-    except (InputError, ToolMissing, ToolFailed, SimulatorMissing, SimulationFailed) as err:
+    except (InputError, ToolMissing, ToolFailed, SimulatorMissing, SimulationFailed, ClusterMissing) as err:
         raise SystemExit(f"{name}: {err}") from None
     except (ValueError, TypeError, NotImplementedError) as err:  # formats and configs validate with these
         raise SystemExit(f"{name}: {err}") from None

@@ -2,8 +2,11 @@
 
 Environment: ``RISTRETTO_MANIFEST`` (manifest path), ``RISTRETTO_STIMULUS``
 (``.npz`` with ``a``, ``w``, ``valid``, ``clear``), ``RISTRETTO_RESULT`` (where
-the verdict is written as JSON). Widths come from the manifest; expected values
-from ``ristretto.datapath`` through ``ristretto.sim.check``.
+the reads are written as JSON: ``acc`` and ``out`` after each edge, ``seconds``).
+Widths come from the manifest. The testbench only drives and reads: the verdict
+(expected values from ``ristretto.datapath`` through ``ristretto.sim.check``)
+is computed by ``ristretto.sim.runner.verify`` in the calling process, so the
+simulator's embedded Python never imports torch (5 s of start-up per run there).
 """
 
 import json
@@ -14,18 +17,15 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
-from ristretto.sim.check import verdict
 from ristretto.sim.stimulus import pack_lanes
 
-from ristretto.datapath import config_from_dict
 from ristretto.files import write_json
 
 
 @cocotb.test()
-async def mac_matches_reference(dut):
+async def mac_run(dut):
     with open(os.environ["RISTRETTO_MANIFEST"]) as f:
         manifest = json.load(f)
-    cfg = config_from_dict(manifest["config"])
     signed = set(manifest["signed_ports"])
     stim = dict(np.load(os.environ["RISTRETTO_STIMULUS"]))
     lane_bits = manifest.get("lane_bits", {"a": manifest["ports"]["a"], "w": manifest["ports"]["w"]})
@@ -56,7 +56,6 @@ async def mac_matches_reference(dut):
         acc, out = dut.acc.value, dut.out.value
         acc_reads.append(acc.to_signed() if "acc" in signed else acc.to_unsigned())
         out_reads.append(out.to_signed() if "out" in signed else out.to_unsigned())
-    result = verdict(cfg, stim, acc_reads, out_reads, stages=manifest["stages"],
-                     seconds=time.perf_counter() - t0)
-    write_json(os.environ["RISTRETTO_RESULT"], result)  # atomic: the runner never reads half a verdict
-    assert result["passed"], f"{result['mismatches']} of {n} vectors differ; first: {result['first_mismatch']}"
+    # atomic: the runner never reads half a record
+    write_json(os.environ["RISTRETTO_RESULT"], {"acc": acc_reads, "out": out_reads,
+                                                "seconds": time.perf_counter() - t0})

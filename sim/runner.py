@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_path
+from ..datapath import config_from_dict
+from ..files import atomic_path, write_json
 from ..hw.generate import generate, parse_spec
+from .check import verdict
 from .stimulus import mac_stimulus
 
 __all__ = ["SimulationFailed", "SimulatorMissing", "verify"]
@@ -18,7 +20,7 @@ class SimulatorMissing(RuntimeError):
 
 
 class SimulationFailed(RuntimeError):
-    """The simulator ran but the testbench wrote no verdict; the message holds the log tail."""
+    """The simulator ran but the testbench wrote no reads; the message holds the log tail."""
 
 
 def verify(spec, build_dir, *, exhaustive=True, random_vectors=65536, seed=0, stimulus=None):
@@ -48,7 +50,7 @@ def verify(spec, build_dir, *, exhaustive=True, random_vectors=65536, seed=0, st
     cfg, options = parse_spec(spec)
     stim = stimulus if stimulus is not None else mac_stimulus(
         cfg, exhaustive=exhaustive, random_vectors=random_vectors, seed=seed, bias=options["bias"])
-    stim_path, result_path = build_dir / "stimulus.npz", build_dir / "result.json"
+    stim_path, result_path = build_dir / "stimulus.npz", build_dir / "reads.json"
     with atomic_path(stim_path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **stim)
     result_path.unlink(missing_ok=True)
@@ -62,8 +64,12 @@ def verify(spec, build_dir, *, exhaustive=True, random_vectors=65536, seed=0, st
                     extra_env={"RISTRETTO_MANIFEST": str(j_path), "RISTRETTO_STIMULUS": str(stim_path),
                                "RISTRETTO_RESULT": str(result_path)})
     except SystemExit:
-        pass  # the runner exits on a failed test; the verdict file says why, and its absence is reported below
+        pass  # the runner exits on a failed test; the missing reads are reported below
     if not result_path.exists():
         log = (build_dir / "sim.log").read_text()[-3000:] if (build_dir / "sim.log").exists() else ""
-        raise SimulationFailed(f"the testbench wrote no verdict (files in {build_dir}); simulator log tail:\n{log}")
-    return json.loads(result_path.read_text())
+        raise SimulationFailed(f"the testbench wrote no reads (files in {build_dir}); simulator log tail:\n{log}")
+    reads = json.loads(result_path.read_text())
+    result = verdict(config_from_dict(manifest["config"]), stim, reads["acc"], reads["out"],
+                     stages=manifest["stages"], seconds=reads["seconds"])
+    write_json(build_dir / "result.json", result)
+    return result

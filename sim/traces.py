@@ -15,7 +15,7 @@ import torch
 
 from ..datapath import bias_preload, chunks
 
-__all__ = ["SCHEME_WIDTHS", "LayerTrace", "lenet_traces", "network_traces", "verify_lenet"]
+__all__ = ["SCHEME_WIDTHS", "LayerTrace", "float32_traces", "lenet_traces", "network_traces", "verify_lenet"]
 
 SCHEME_WIDTHS = {"dfp": (8, 8), "pow2": (4, 8), "minifloat": (8, 8)}
 
@@ -54,15 +54,13 @@ def lenet_traces(scheme="dfp", *, lanes=1, accumulator="auto", channels=2, image
     return network_traces(net, data.x_val[:images], channels=channels, seed=seed)
 
 
-def network_traces(net, x, *, channels=2, seed=0):
-    """``[LayerTrace]`` for every quantized, ungrouped layer of a configured network (formats, lanes,
-    accumulators set) on the inputs ``x``: ``channels`` random output channels per layer, every position."""
+def _capture(net, x, mode):
+    """Each quantized layer's ``(input, output)`` on ``x`` in ``mode``; the layers' modes are restored."""
     from ..nn import quant_layers, set_mode
-    from ..nn.exact import mac_operands, unit_of
 
     layers = quant_layers(net)
     modes = {n: layer.mode for n, layer in layers.items()}
-    set_mode(net, "exact")
+    set_mode(net, mode)
     seen = {}
     hooks = [layer.register_forward_hook(
         lambda mod, inp, out, n=n: seen.__setitem__(n, (inp[0].detach().clone(), out.detach().clone())))
@@ -75,33 +73,63 @@ def network_traces(net, x, *, channels=2, seed=0):
             h.remove()
         for n, layer in layers.items():
             layer.mode = modes[n]
+    return {n: (layer, *seen[n]) for n, layer in layers.items()
+            if getattr(layer.inner, "groups", 1) == 1 and n in seen}  # grouped layers have columns of their own
+
+
+def _dot_products(cols, w, picks, lanes):
+    """Stimulus of the dot products ``picks`` (image, output channel, position): ``a``, ``w``, ``valid``,
+    ``clear`` (one per dot product, at its first cycle) and ``ends`` (its last cycle)."""
+    per = chunks(cols.shape[1], lanes)[0]
+    a = [_cycles(cols[n, :, pos].numpy(), lanes) for n, o, pos in picks]
+    wv = [_cycles(w[o].numpy().astype(np.int64), lanes) for n, o, pos in picks]
+    return {"a": np.concatenate(a), "w": np.concatenate(wv), "valid": np.ones(per * len(picks), np.int8),
+            "clear": np.tile(np.eye(1, per, dtype=np.int8)[0], len(picks)),
+            "ends": np.arange(1, len(picks) + 1) * per - 1}
+
+
+def _picks(rng, cols, w, channels):
+    return [(n, int(o), pos) for o in rng.choice(w.shape[0], min(channels, w.shape[0]), replace=False)
+            for n in range(cols.shape[0]) for pos in range(cols.shape[2])]
+
+
+def network_traces(net, x, *, channels=2, seed=0):
+    """``[LayerTrace]`` for every quantized, ungrouped layer of a configured network (formats, lanes,
+    accumulators set) on the inputs ``x``: ``channels`` random output channels per layer, every position."""
+    from ..nn.exact import mac_operands, unit_of
 
     rng = np.random.default_rng(seed)
     traces = []
-    for name, layer in layers.items():
+    for name, (layer, inp, y) in _capture(net, x, "exact").items():
         f, m = layer.formats, layer.inner
-        if getattr(m, "groups", 1) != 1 or name not in seen:  # grouped layers have columns of their own
-            continue
-        inp, y = seen[name]
         cfg = unit_of(layer)
-        lanes = cfg.lanes
         cols, w = mac_operands(layer, f.input.encode(inp), f.weight.encode(m.weight.detach()))  # [N, K, L], [O, K]
         out_codes = f.output.encode(y).reshape(y.shape[0], y.shape[1], -1)
         bias = bias_preload(cfg, f.bias, m.bias)
-        picks = [(n, int(o), pos) for o in rng.choice(w.shape[0], min(channels, w.shape[0]), replace=False)
-                 for n in range(cols.shape[0]) for pos in range(cols.shape[2])]
-        per = chunks(cols.shape[1], lanes)[0]
-        a = [_cycles(cols[n, :, pos].numpy(), lanes) for n, o, pos in picks]
-        wv = [_cycles(w[o].numpy().astype(np.int64), lanes) for n, o, pos in picks]
-        total = per * len(picks)
-        stim = {"a": np.concatenate(a), "w": np.concatenate(wv), "valid": np.ones(total, np.int8),
-                "clear": np.tile(np.eye(1, per, dtype=np.int8)[0], len(picks)),
-                "bias": np.repeat([int(bias[o]) for n, o, pos in picks], per).astype(np.int64)}
-        stim["ends"] = np.arange(1, len(picks) + 1) * per - 1
+        picks = _picks(rng, cols, w, channels)
+        stim = _dot_products(cols, w, picks, cfg.lanes)
+        stim["bias"] = np.repeat([int(bias[o]) for n, o, pos in picks],
+                                 chunks(cols.shape[1], cfg.lanes)[0]).astype(np.int64)
         stim["network_out"] = np.array([int(out_codes[n, o, pos]) for n, o, pos in picks], dtype=np.int64)
         spec = {"family": cfg.family, **cfg.to_dict(), "stages": 0, "bias": True}
         traces.append(LayerTrace(name, spec, stim))
     return traces
+
+
+def float32_traces(net, x, *, channels=2, seed=0):
+    """``{layer: stimulus}`` of a one-lane float32 MAC computing each ungrouped layer of a float network
+    (``wrap_model`` without formats) on ``x``: the float32 bit patterns of its inputs and weights, the same
+    dot products ``network_traces`` picks. For switching activity (``synth.activity``); no expected outputs."""
+    from ..datapath import f32_bits
+    from ..nn.exact import mac_operands
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, (layer, inp, _) in _capture(net, x, "fp32").items():
+        bits = lambda t: torch.from_numpy(f32_bits(t.float().numpy()))  # noqa: E731
+        cols, w = mac_operands(layer, bits(inp), bits(layer.inner.weight.detach()))
+        out[name] = _dot_products(cols, w, _picks(rng, cols, w, channels), 1)
+    return out
 
 
 def verify_lenet(scheme, build_dir, *, lanes=1, accumulator="auto", channels=2, images=2, seed=0, log=None):

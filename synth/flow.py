@@ -18,7 +18,8 @@ def synth_figures(spec, workdir, *, liberty=None, clock_mhz=100.0, activity=None
 
     Keys: ``area_um2``, ``cells``, ``delay_ns``, ``fmax_mhz``, ``power_mw``,
     ``energy_pj``, ``clock_mhz``, ``transistors``, ``logic_depth``,
-    ``ice40_luts``, ``ice40_fmax_mhz`` (``None`` when ``ice40=False``),
+    ``ice40_luts``, ``ice40_fmax_mhz`` (worst path of any kind, pins included) and
+    ``ice40_fmax_reg_mhz`` (register to register) (``None`` when ``ice40=False``),
     ``module``, ``liberty`` and ``tools`` (versions); ``lanes``,
     ``area_um2_per_mac`` and ``energy_pj_per_mac`` (the unit's area and energy
     per cycle divided by its lanes: one cycle does ``lanes`` MACs).
@@ -44,7 +45,7 @@ def synth_figures(spec, workdir, *, liberty=None, clock_mhz=100.0, activity=None
     if ice40:
         fig.update(ice40_figures(v_path, top, workdir))
     else:
-        fig.update(ice40_luts=None, ice40_fmax_mhz=None)
+        fig.update(ice40_luts=None, ice40_fmax_mhz=None, ice40_fmax_reg_mhz=None)
     fig.update(module=top, liberty=liberty.name, tools=tool_versions(), lanes=lanes,
                area_um2_per_mac=fig["area_um2"] / lanes, energy_pj_per_mac=fig["energy_pj"] / lanes)
     return fig

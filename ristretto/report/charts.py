@@ -1,8 +1,10 @@
-"""PNG charts of a sweep: accuracy vs area and energy (Pareto fronts), vs width (Fig. 3), layer SQNR (Fig. 5)."""
+"""Charts of a sweep: accuracy vs area and energy (Pareto fronts), vs width (Fig. 3), layer SQNR (Fig. 5).
 
-from pathlib import Path
+Each chart is returned as a matplotlib figure; ``report.write`` renders it once and
+writes the PNG and the page that embeds it from the same bytes.
+"""
 
-__all__ = ["pareto", "resolved", "write_charts"]
+__all__ = ["figures", "pareto", "png", "resolved"]
 
 COLORS = {"float32": "#444444", "dfp": "#1f77b4", "fixed": "#9467bd", "minifloat": "#ff7f0e", "pow2": "#2ca02c"}
 
@@ -28,12 +30,14 @@ def resolved(front):
     return marks
 
 
-def _save(fig, path):
-    """Save a figure atomically: a killed run never leaves half a PNG under the final name."""
-    from ..files import atomic_path
+def png(fig):
+    """The PNG bytes of ``fig``; the figure is closed."""
+    import io
 
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        fig.savefig(fh, format="png")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    _plt().close(fig)
+    return buf.getvalue()
 
 
 def _plt():
@@ -45,7 +49,7 @@ def _plt():
     return plt
 
 
-def _tradeoff(points, cost, label, path):
+def _tradeoff(points, cost, label):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     for fmt in dict.fromkeys(p["format"] for p in points):
@@ -77,11 +81,10 @@ def _tradeoff(points, cost, label, path):
     ax.set_title(f"Accuracy vs {label.split(' (')[0]} (labels: word width; /wN: N-bit weights)\n"
                  "bars: 95% intervals of the accuracies", fontsize=10)
     fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    return fig
 
 
-def _widths(points, path):
+def _widths(points):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for fmt in dict.fromkeys(p["format"] for p in points if p["format"] != "float32"):
@@ -97,11 +100,10 @@ def _widths(points, path):
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    return fig
 
 
-def _sqnr(points, path, width=8):
+def _sqnr(points, width=8):
     plt = _plt()
     pts = [p for p in points if p["width"] == width and p.get("layers")]
     if not pts:
@@ -119,18 +121,14 @@ def _sqnr(points, path, width=8):
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    return fig
 
 
-def write_charts(points, out_dir):
-    """Write the five PNG charts into ``out_dir``; returns their paths."""
-    out = Path(out_dir)
-    paths = [out / "accuracy_vs_area.png", out / "accuracy_vs_energy.png", out / "accuracy_vs_width.png",
-             out / "layer_sqnr.png", out / "accuracy_vs_weight_memory.png"]
-    _tradeoff(points, "area_um2", "area of the network's units (um^2, OSU 0.18 um)", paths[0])
-    _tradeoff(points, "energy_nj_per_inference", "energy per inference (nJ, MACs x energy per MAC)", paths[1])
-    _widths(points, paths[2])
-    _sqnr(points, paths[3])
-    _tradeoff(points, "weight_bits", "weight memory (bits)", paths[4])
-    return paths
+def figures(points):
+    """The five charts of ``points``: ``{file stem: matplotlib figure}``."""
+    return {"accuracy_vs_area": _tradeoff(points, "area_um2", "area of the network's units (um^2, OSU 0.18 um)"),
+            "accuracy_vs_energy": _tradeoff(points, "energy_nj_per_inference",
+                                            "energy per inference (nJ, MACs x energy per MAC)"),
+            "accuracy_vs_width": _widths(points),
+            "layer_sqnr": _sqnr(points),
+            "accuracy_vs_weight_memory": _tradeoff(points, "weight_bits", "weight memory (bits)")}

@@ -8,6 +8,7 @@ more width computes only that point and a crash loses nothing done.
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -16,18 +17,18 @@ from .. import __version__
 from ..files import write_json, write_text
 from ..progress import Progress
 
-__all__ = ["POINT_FIELDS", "fingerprint", "sweep"]
+__all__ = ["POINT_FIELDS", "Report", "fingerprint", "sweep"]
 
 POINT_FIELDS = ("format", "width", "a_bits", "w_bits", "top1", "top1_lo", "top1_hi", "top1_exact", "top1_fp32",
                 "overflows", "validation_size", "finetuned", "lanes", "acc_bits", "units", "area_um2",
                 "area_um2_per_mac", "energy_pj_per_mac", "energy_nj_per_inference", "energy_pj_per_mac_default",
                 "energy_nj_per_inference_default", "activity", "macs_per_inference", "weight_bits", "power_mw_data",
                 "power_mw_default", "delay_ns", "fmax_mhz", "cells", "transistors", "logic_depth",
-                "ice40_luts", "ice40_fmax_mhz", "clock_mhz", "clock_met", "verified", "vectors")
+                "ice40_luts", "ice40_fmax_mhz", "ice40_fmax_reg_mhz", "clock_mhz", "clock_met", "verified", "vectors")
 # what is kept of one unit's synthesis (``synth_figures``)
 UNIT_FIELDS = ("area_um2", "cells", "delay_ns", "fmax_mhz", "power_mw", "energy_pj", "clock_mhz", "transistors",
-               "logic_depth", "ice40_luts", "ice40_fmax_mhz", "module", "lanes", "area_um2_per_mac",
-               "energy_pj_per_mac")
+               "logic_depth", "ice40_luts", "ice40_fmax_mhz", "ice40_fmax_reg_mhz", "module", "lanes",
+               "area_um2_per_mac", "energy_pj_per_mac")
 
 
 def fingerprint(model, data):
@@ -82,16 +83,17 @@ _RANK = {"FAILED": 0, "simulated": 1, "proven": 2}
 def _unit(spec, cache, build_dir, verify_vectors, ice40, log):
     """Co-simulation verdict, proof and synthesis figures of one unit, computed once and cached by its spec.
 
-    ``cache`` is ``(folder, key)``: the key (tool and package versions, options, the clock asked for) joins
-    the spec in the hash.
+    ``cache`` is ``(folder, key, used)``: the key (tool and package versions, options, the clock asked for) joins
+    the spec in the hash; the names of the unit's cache files are appended to ``used``.
     """
     from ..sim.runner import verify
     from ..synth import synth_figures
 
-    cache, base = cache
+    cache, base, used = cache
     clock_mhz = base["clock_mhz"]
     key = hashlib.sha256(json.dumps({"spec": spec, **base}, sort_keys=True).encode()).hexdigest()[:16]
     path = cache / f"unit-{key}.json"
+    used += [path.name, f"unit-{key}.v"]
     if path.exists():
         try:
             unit = json.loads(path.read_text(encoding="utf-8"))
@@ -109,7 +111,7 @@ def _unit(spec, cache, build_dir, verify_vectors, ice40, log):
         f = math.floor(fig["fmax_mhz"] * 10) / 10
         p = power(build / "synth" / "netlist.v", fig["module"], default_liberty(), build / "synth", clock_mhz=f)
         fig.update(clock_mhz=f, power_mw=p, energy_pj=p * 1e3 / f, energy_pj_per_mac=p * 1e3 / f / fig["lanes"])
-    unit = {k: fig[k] for k in UNIT_FIELDS}
+    unit = {k: fig.get(k) for k in UNIT_FIELDS}
     unit["clock_asked"] = clock_mhz
     unit.update(spec=spec, vectors=ver["vectors"], verified=_verified(spec, ver, build / "prove", log),
                 tools=fig["tools"], netlist=f"unit-{key}.v")
@@ -118,22 +120,23 @@ def _unit(spec, cache, build_dir, verify_vectors, ice40, log):
     return unit
 
 
-def _data_power(net, x, units_of, cache, build_dir):
+def _data_power(net, x, units_of, cache, build_dir, *, float32=False):
     """Each layer's unit power (mW) with the switching activity of that layer's own operands on ``x``
-    (``synth.activity``), or None for a layer without a trace (grouped layers)."""
-    from ..sim.traces import network_traces
+    (``synth.activity``), or None for a layer without a trace (grouped layers). ``float32``: the float
+    network's layers on one-lane float32 MACs (operands as float32 bit patterns)."""
+    from ..sim.traces import float32_traces, network_traces
     from ..synth import default_liberty
     from ..synth.activity import netlist_ports, port_activity
     from ..synth.sta import power
 
-    traces = {t.layer: t for t in network_traces(net, x)}
+    stimuli = float32_traces(net, x) if float32 else {t.layer: t.stimulus for t in network_traces(net, x)}
     out = {}
     for name, unit in units_of.items():
-        if name not in traces:
+        if name not in stimuli:
             out[name] = None
             continue
         netlist = cache / unit["netlist"]
-        activity = port_activity(traces[name].stimulus, netlist_ports(netlist.read_text()))
+        activity = port_activity(stimuli[name], netlist_ports(netlist.read_text()))
         work = build_dir / "power" / name
         work.mkdir(parents=True, exist_ok=True)
         out[name] = power(netlist, unit["module"], default_liberty(), work, clock_mhz=unit["clock_mhz"],
@@ -174,6 +177,8 @@ def _totals(units_of, macs, weights, power_data=None):
             else sum(u["ice40_luts"] for u in distinct.values()),
             "ice40_fmax_mhz": None if any(u.get("ice40_fmax_mhz") is None for u in distinct.values())
             else min(u["ice40_fmax_mhz"] for u in distinct.values()),
+            "ice40_fmax_reg_mhz": None if any(u.get("ice40_fmax_reg_mhz") is None for u in distinct.values())
+            else min(u["ice40_fmax_reg_mhz"] for u in distinct.values()),
             "vectors": sum(u["vectors"] for u in distinct.values()),
             "verified": min((u["verified"] for u in distinct.values()), key=_RANK.__getitem__),
             "lanes": slowest["lanes"], "mac_layer": heaviest, "mac_spec": units_of[heaviest]["spec"],
@@ -273,7 +278,7 @@ def _layer_sqnr(net, stats, formats):
 
 def _baseline_point(model, data, build_dir, verify_vectors, ice40, unit_cache, log):
     """float32 at the float model's accuracy: one-lane float32 MACs (Yosys runs out of memory on multi-lane
-    float32 units here) computing every layer."""
+    float32 units here) computing every layer, powered on each layer's float32 operands."""
     from ..nn import accuracy, quant_layers
     from ..nn.convert import wrap_model
 
@@ -287,14 +292,17 @@ def _baseline_point(model, data, build_dir, verify_vectors, ice40, unit_cache, l
              "top1_fp32": top1, "top1_lo": lo, "top1_hi": hi, "validation_size": n_val, "overflows": 0,
              "finetuned": False, "acc_bits": None, "layers": {}}
     weights = sum(q.inner.weight.numel() * 32 for q in layers.values())
-    point.update(_totals(dict.fromkeys(layers, unit), _layer_macs(net, data.x_val), weights))
+    units_of = dict.fromkeys(layers, unit)
+    power_data = _data_power(net, data.x_val[:2], units_of, unit_cache[0], build_dir, float32=True)
+    point.update(_totals(units_of, _layer_macs(net, data.x_val), weights, power_data))
     return point
 
 
 def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8, 10, 12, 16), out_dir="report",
           finetune_epochs=0, verify_vectors=2000, ice40=True, acc_bits="bound", accumulator="auto", lanes=1,
-          fold_bn=False, mode="exact", clock_mhz=100.0, log=print):
-    """All points of the report; each is computed once and cached under ``out_dir/cache``.
+          fold_bn=False, mode="exact", clock_mhz=100.0, workers=1, ray_address=None, model_name="model",
+          log=print):
+    """All points of the report and its metadata; each point is computed once and cached under ``out_dir/cache``.
 
     Each point's hardware is every unit the network needs, one per distinct
     configuration (each layer's ``ristretto.datapath.layer_unit``, as exact mode
@@ -305,6 +313,15 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8,
     Each unit is co-simulated, proven where it has a naive reference, and
     synthesized once (cached by its spec). Accuracy is measured in both modes;
     ``top1`` is that of ``mode`` (``exact``: as the hardware computes).
+
+    Points run in this process (``workers=1``) or as Ray tasks (``workers`` local
+    worker processes, or the cluster at ``ray_address``): ``report.execute``.
+
+    Returns
+    -------
+    Report
+        ``points`` (the float32 baseline first, then formats x widths in order)
+        and ``meta`` (model, data, library, clock, tools, the formulas used).
     """
     import shutil
     import tempfile
@@ -312,54 +329,105 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8,
     from ..nn.convert import wrap_model
     from ..nn.data import calibration_batches
     from ..nn.ranges import calibrate
-    from ..synth import tool_versions
+    from ..synth import default_liberty, tool_versions
+    from .execute import run_jobs
 
     out_dir = Path(out_dir)
     cache = out_dir / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     (out_dir / "build").mkdir(exist_ok=True)
     # a build folder of this run's own: two runs on one --out never share tool work files
-    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=out_dir / "build"))
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=out_dir / "build")).resolve()
     base_key = {"model": fingerprint(model, data), "tools": tool_versions(), "version": __version__,
                 "finetune_epochs": finetune_epochs, "verify_vectors": verify_vectors, "ice40": ice40,
                 "acc_bits": acc_bits, "accumulator": accumulator, "lanes": lanes,
                 "proof": PROOF_TIMEOUT, "fold_bn": fold_bn, "mode": mode, "fields": POINT_FIELDS,
                 "clock_mhz": clock_mhz}
-    unit_cache = (cache, {k: base_key[k] for k in ("tools", "version", "verify_vectors", "ice40", "proof",
-                                                   "clock_mhz")})
+    unit_key = {k: base_key[k] for k in ("tools", "version", "verify_vectors", "ice40", "proof", "clock_mhz")}
     stats_net = wrap_model(model, fold_bn=fold_bn)
     stats = calibrate(stats_net, calibration_batches(data.x_train))
     jobs = [("float32", 32)] + [(f, w) for f in formats for w in widths]
-    points = []
+    paths, points, todo = {}, {}, []
+    for i, (scheme, width) in enumerate(jobs, 1):
+        key = hashlib.sha256(json.dumps({**base_key, "format": scheme, "width": width}, sort_keys=True).encode())
+        paths[scheme, width] = cache / f"{scheme}{width}-{key.hexdigest()[:16]}.json"
+        point = _cached(paths[scheme, width], log)
+        if point is not None:
+            log(f"[{i}/{len(jobs)}] {scheme} {width} bits: cached")
+            points[scheme, width] = point
+        else:
+            todo.append((scheme, width, i, len(jobs)))
+    context = {"model": model, "data": data, "stats_net": stats_net, "stats": stats, "cache": cache.resolve(),
+               "unit_key": unit_key, "run_dir": run_dir, "finetune_epochs": finetune_epochs,
+               "verify_vectors": verify_vectors, "ice40": ice40,
+               "unit_options": {"acc_bits": acc_bits, "accumulator": accumulator, "lanes": lanes,
+                                "fold_bn": fold_bn, "mode": mode}}
     with Progress(len(jobs), "report") as bar:
-        for i, (scheme, width) in enumerate(jobs, 1):
-            key = hashlib.sha256(json.dumps({**base_key, "format": scheme, "width": width}, sort_keys=True).encode())
-            path = cache / f"{scheme}{width}-{key.hexdigest()[:16]}.json"
-            point = _cached(path, log)
-            if point is not None:
-                log(f"[{i}/{len(jobs)}] {scheme} {width} bits: cached")
-            else:
-                log(f"[{i}/{len(jobs)}] {scheme} {width} bits: accuracy, co-simulation, synthesis ...")
-                build = run_dir / f"{scheme}{width}"
-                if scheme == "float32":
-                    point = _baseline_point(model, data, build, verify_vectors, ice40, unit_cache, log)
-                else:
-                    point = _point(model, data, stats_net, stats, scheme, width, finetune_epochs=finetune_epochs,
-                                   build_dir=build, verify_vectors=verify_vectors, ice40=ice40, log=log,
-                                   unit_options={"acc_bits": acc_bits, "accumulator": accumulator, "lanes": lanes,
-                                                 "fold_bn": fold_bn, "mode": mode}, unit_cache=unit_cache)
-                if point is None:
-                    continue
-                write_json(path, point, indent=1)
-            if point is not None:
-                points.append(point)
-                log(f"    top-1 {point['top1']:.4f} ({mode} mode), {point['units']} unit(s) "
-                    f"{point['area_um2']:.0f} um^2, "
-                    f"{point['energy_pj_per_mac']:.1f} pJ/MAC, {point['energy_nj_per_inference']:.1f} nJ/inference, "
-                    f"{point['verified']}")
+        for scheme, width in points:  # served from the cache
             bar.step(f"{scheme} {width}")
+
+        def done(i, result):  # in the order the points finish: cache first, so a crash loses nothing done
+            scheme, width = todo[i][:2]
+            for name, text in result["units"].items():
+                if not (cache / name).exists():  # a worker without this file system computed it
+                    write_text(cache / name, text)
+            point = result["point"]
+            if point is not None:
+                write_json(paths[scheme, width], point, indent=1)
+                log(f"    {scheme} {width}: top-1 {point['top1']:.4f} ({mode} mode), {point['units']} unit(s) "
+                    f"{point['area_um2']:.0f} um^2, {point['energy_pj_per_mac']:.1f} pJ/MAC, "
+                    f"{point['energy_nj_per_inference']:.1f} nJ/inference, {point['verified']}")
+                points[scheme, width] = point
+            bar.step(f"{scheme} {width}")
+
+        run_jobs(_job, context, todo, workers=workers, ray_address=ray_address, done=done, log=log)
     shutil.rmtree(run_dir, ignore_errors=True)  # kept on failure, with the tools' logs
-    return points
+    ordered = [points[j] for j in jobs if j in points]
+    return Report(ordered, _meta(ordered, model_name, data, default_liberty().name, clock_mhz, mode, lanes,
+                                 acc_bits, accumulator, finetune_epochs, fold_bn, workers, ray_address))
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ``sweep`` returns: the points (dicts of ``POINT_FIELDS`` and more) and the report's metadata."""
+
+    points: list
+    meta: dict
+
+
+def _job(context, scheme, width, i, n, *, log):
+    """The ``i``-th of ``n`` points (None when no unit exists for its formats) and the unit cache files it used."""
+    c = context
+    log(f"[{i}/{n}] {scheme} {width} bits: accuracy, co-simulation, synthesis ...")
+    unit_cache = (c["cache"], c["unit_key"], [])
+    build = c["run_dir"] / f"{scheme}{width}"
+    if scheme == "float32":
+        point = _baseline_point(c["model"], c["data"], build, c["verify_vectors"], c["ice40"], unit_cache, log)
+    else:
+        point = _point(c["model"], c["data"], c["stats_net"], c["stats"], scheme, width,
+                       finetune_epochs=c["finetune_epochs"], build_dir=build, verify_vectors=c["verify_vectors"],
+                       ice40=c["ice40"], log=log, unit_options=c["unit_options"], unit_cache=unit_cache)
+    files = {name: (c["cache"] / name).read_text(encoding="utf-8") for name in unit_cache[2]}
+    return {"point": point, "units": files}
+
+
+def _meta(points, model_name, data, liberty, clock_mhz, mode, lanes, acc_bits, accumulator, finetune_epochs,
+          fold_bn, workers, ray_address):
+    base = points[0]
+    return {"model": model_name, "data": data.name, "liberty": liberty, "clock_mhz": clock_mhz,
+            "baseline_top1": base["top1"], "validation_size": len(data.x_val), "tools": base.get("tools", {}),
+            "mode": mode, "lanes": lanes, "workers": workers, "ray_address": ray_address,
+            "note": f"Accuracy: top-1 in {mode} mode on {len(data.x_val)} validation images (95% Wilson "
+                    "intervals; exact mode computes as the units do, with their accumulators and lanes), weights and "
+                    "activations at the given width (power-of-two weights: at most 5-bit codes), range rule mse"
+                    + (f", fine-tuned {finetune_epochs} epochs" if finetune_epochs else "")
+                    + (", BatchNorm folded" if fold_bn else "") +
+                    f". Hardware: one unit per distinct layer configuration ({lanes} lane(s); accumulators "
+                    f"sized '{acc_bits}'; minifloat accumulator '{accumulator}'), co-simulated in Icarus, "
+                    "proven against its naive reference where one exists, synthesized. Area: the sum of the distinct "
+                    "units. Energy per inference = sum over layers of (MACs of the layer on one input) x (energy per "
+                    "MAC of its unit: power on that layer's data x clock period / lanes). Weight memory = sum "
+                    "of weight codes x their width."}
 
 
 _REQUIRED = ("format", "width", "top1", "top1_exact", "area_um2", "energy_pj_per_mac", "energy_nj_per_inference",

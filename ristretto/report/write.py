@@ -6,8 +6,8 @@ import html
 import io
 from pathlib import Path
 
-from ..files import write_json, write_text
-from .charts import pareto, resolved, write_charts
+from ..files import write_bytes, write_json, write_text
+from .charts import figures, pareto, png, resolved
 from .sweep import POINT_FIELDS
 
 __all__ = ["write_report"]
@@ -61,13 +61,14 @@ def _markdown(points, meta):
 
 
 def _html(points, meta, charts):
+    """The page; ``charts`` is ``{stem: PNG bytes}``, embedded (the page opens offline)."""
     front = {k for k, v in _fronts(points).items() if v == "*"}
     rows = "".join(
         "<tr" + (' class="front"' if id(p) in front else "") + ">" +
         "".join(f"<td>{html.escape(_cell(p, k, f))}</td>" for k, _, f in _COLUMNS) + "</tr>" for p in points)
     imgs = "".join(
-        f'<figure><img alt="{c.stem}" src="data:image/png;base64,{base64.b64encode(c.read_bytes()).decode()}">'
-        f"<figcaption>{html.escape(c.stem.replace('_', ' '))}</figcaption></figure>" for c in charts)
+        f'<figure><img alt="{stem}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+        f"<figcaption>{html.escape(stem.replace('_', ' '))}</figcaption></figure>" for stem, data in charts.items())
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in _COLUMNS)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Ristretto report</title>
@@ -92,11 +93,15 @@ intervals of {meta['validation_size']} validation images.</p>
 """
 
 
-def write_report(points, out_dir, meta):
-    """Write report.json, report.csv, report.md, report.html and the PNG charts; return the paths."""
+def write_report(report, out_dir):
+    """Write report.json, report.csv, report.md, report.html and the PNG charts of ``report`` (what ``sweep``
+    returns); return the paths. Each chart is rendered once: the PNG file and the page hold the same bytes."""
+    points, meta = report.points, report.meta
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    charts = write_charts(points, out)
+    charts = {stem: png(fig) for stem, fig in figures(points).items()}
+    for stem, data in charts.items():
+        write_bytes(out / f"{stem}.png", data)
     write_json(out / "report.json", {"meta": meta, "points": points}, indent=1)
     buf = io.StringIO(newline="")
     writer = csv.DictWriter(buf, fieldnames=POINT_FIELDS, extrasaction="ignore")
@@ -105,4 +110,5 @@ def write_report(points, out_dir, meta):
     write_text(out / "report.csv", buf.getvalue())
     write_text(out / "report.md", _markdown(points, meta))
     write_text(out / "report.html", _html(points, meta, charts))
-    return [out / n for n in ("report.json", "report.csv", "report.md", "report.html")] + charts
+    return [out / n for n in ("report.json", "report.csv", "report.md", "report.html")] + \
+        [out / f"{stem}.png" for stem in charts]

@@ -15,7 +15,7 @@ def test_pareto_front():
 
 
 def test_report_tiny_and_cached(tmp_path, capsys):
-    args = ["report", "--formats", "dfp", "--widths", "4", "--verify-vectors", "300", "--no-ice40",
+    args = ["report", "--formats", "dfp", "--widths", "4", "--verify-vectors", "300", "--no-ice40", "--workers", "1",
             "--out", str(tmp_path)]
     assert main(args) == 0
     out = capsys.readouterr()
@@ -78,7 +78,7 @@ def test_a_corrupt_cache_entry_is_named_and_recomputed(tmp_path, monkeypatch, le
     empty = next(p for p in (tmp_path / "cache").iterdir() if p.name.startswith("dfp4-"))
     empty.write_text("")
     calls.clear()
-    points = sweep(lenet, mnist, formats=("dfp",), widths=(4, 6), out_dir=tmp_path, log=logs.append)
+    points = sweep(lenet, mnist, formats=("dfp",), widths=(4, 6), out_dir=tmp_path, log=logs.append).points
     assert calls == [("dfp", 4), ("dfp", 6)] and [p["width"] for p in points] == [32, 4, 6]
     assert sum("is corrupt" in m and "recomputing it" in m for m in logs) == 2
 
@@ -95,7 +95,7 @@ def test_two_runs_on_one_out_both_finish(tmp_path, monkeypatch, lenet, mnist):
     def run(k):
         try:
             results[k] = sweep(lenet, mnist, formats=("dfp", "pow2"), widths=(4, 5), out_dir=tmp_path,
-                               log=lambda m: None)
+                               log=lambda m: None).points
         except Exception as err:  # noqa: BLE001 - collected and asserted below
             errors.append(err)
 
@@ -125,7 +125,7 @@ def test_report_on_an_onnx_model(tmp_path, lenet, mnist, capsys):
         torch.onnx.export(lenet, (mnist.x_val[:2],), str(path), dynamo=False, input_names=["x"],
                           dynamic_axes={"x": {0: "n"}})
     assert main(["report", "--model", str(path), "--formats", "dfp", "--widths", "6", "--verify-vectors", "200",
-                 "--no-ice40", "--out", str(tmp_path / "rep")]) == 0
+                 "--no-ice40", "--workers", "1", "--out", str(tmp_path / "rep")]) == 0
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert [(p["format"], p["width"]) for p in rep["points"]] == [("float32", 32), ("dfp", 6)]
     assert rep["points"][1]["verified"] == "proven" and rep["points"][1]["top1"] > 0.9
@@ -156,7 +156,7 @@ def test_a_killed_sweep_resumes_where_it_stopped(tmp_path, monkeypatch, lenet, m
     assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache").iterdir()) == ["dfp4", "dfp5", "float3232"]
     monkeypatch.setattr(sw, "_point", fake)
     calls.clear()
-    points = sweep(lenet, mnist, formats=("dfp",), widths=(4, 5, 6, 7), out_dir=tmp_path, log=lambda m: None)
+    points = sweep(lenet, mnist, formats=("dfp",), widths=(4, 5, 6, 7), out_dir=tmp_path, log=lambda m: None).points
     assert calls == [("dfp", 6), ("dfp", 7)] and [p["width"] for p in points] == [32, 4, 5, 6, 7]
 
 

@@ -17,7 +17,7 @@ def test_tiny_mac_figures(tmp_path):
     for key in ("area_um2", "delay_ns", "fmax_mhz", "power_mw", "energy_pj"):
         assert fig[key] > 0, key
     assert fig["cells"] > 10 and fig["transistors"] > 50 and fig["logic_depth"] > 3
-    assert fig["ice40_luts"] > 5 and fig["ice40_fmax_mhz"] > 10
+    assert fig["ice40_luts"] > 5 and 10 < fig["ice40_fmax_mhz"] <= fig["ice40_fmax_reg_mhz"]
     assert fig["energy_pj"] == pytest.approx(fig["power_mw"] * 10)  # at 100 MHz
     assert abs(fig["fmax_mhz"] * fig["delay_ns"] - 1000) < 1e-6
     assert set(fig["tools"]) == {"yosys", "sta", "nextpnr-ice40"}
@@ -67,3 +67,18 @@ def test_paths_with_spaces_and_non_ascii(tmp_path, capsys):
     assert main(["hw", "synth", "fixed8", "--liberty", str(lib), "--build-dir", str(build), "--json"]) == 0
     fig = json.loads(capsys.readouterr().out)
     assert fig["area_um2"] > 1000 and fig["ice40_luts"] > 10 and fig["power_mw"] > 0
+
+
+def test_ice40_fmax_is_the_worst_path_of_any_kind():
+    from ristretto.synth.ice40 import ice40_timing
+
+    log = ("Info: Max frequency for clock 'clk': 150.00 MHz (PASS at 12.00 MHz)\n"
+           "Info: Max delay <async>  -> posedge clk: 20.00 ns\n"
+           "Info: Max delay posedge clk -> <async>  : 9.00 ns\n"  # after placement; the routed summary follows
+           "Info: Max frequency for clock 'clk': 137.00 MHz (PASS at 12.00 MHz)\n"
+           "Info: Max delay <async>  -> posedge clk: 16.30 ns\n"
+           "Info: Max delay posedge clk -> <async>  : 8.10 ns\n")
+    assert ice40_timing(log) == {"ice40_fmax_mhz": round(1000 / 16.3, 2), "ice40_fmax_reg_mhz": 137.0}
+    reg_only = ice40_timing("Info: Max frequency for clock 'clk': 137.00 MHz (PASS at 12.00 MHz)\n")
+    assert reg_only == {"ice40_fmax_mhz": 137.0, "ice40_fmax_reg_mhz": 137.0}
+    assert ice40_timing("") == {"ice40_fmax_mhz": None, "ice40_fmax_reg_mhz": None}

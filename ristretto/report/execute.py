@@ -1,0 +1,102 @@
+"""Where the report's points run: in this process (``workers=1``) or as Ray tasks.
+
+Ray runs locally by default, on as many worker processes as asked (each task
+one CPU), or on an existing cluster (``ray_address``). Each task computes one
+point and returns it with the unit cache entries it wrote and its log lines;
+the caller writes both into its cache, so the driver's cache stays the single
+source of truth even when workers do not share its file system. Each task uses
+the driver's torch thread count, so a point is the same number for number
+either way (``tests/report/test_execute.py`` compares them byte for byte).
+"""
+
+import os
+import sys
+
+__all__ = ["ClusterMissing", "default_workers", "run_jobs"]
+
+
+class ClusterMissing(RuntimeError):
+    """Ray was asked for but is not installed, or the cluster cannot be reached."""
+
+
+def default_workers():
+    """The cores this machine has (1 when Ray is not installed: the serial path needs nothing)."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return 1
+    return max(1, os.cpu_count() or 1)
+
+
+def _init_ray(workers, address):
+    try:
+        import ray
+    except ImportError:
+        raise ClusterMissing("Ray is not installed: install it with pip install 'ristretto-accel[cluster]' "
+                             "(or pass --workers 1 to run the points in this process)") from None
+    if ray.is_initialized():
+        return ray, False
+    kwargs = {"include_dashboard": False, "logging_level": "ERROR", "log_to_driver": True}
+    try:
+        if address:  # an existing cluster: its nodes must have this package and the model's code installed
+            ray.init(address=address, **kwargs)
+        else:  # workers find this package, and a --model package.module, where this process does
+            ray.init(num_cpus=workers, runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(
+                p for p in sys.path if p)}}, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise ClusterMissing(f"cannot start or reach the Ray cluster{f' at {address!r}' if address else ''}: "
+                             f"{err} (check --ray-address, or pass --workers 1)") from None
+    return ray, True
+
+
+def _task(fn, context, args, threads):
+    import torch
+
+    torch.set_num_threads(threads)  # the driver's count: the same float sums in the same order
+    logs = []
+    result = fn(context, *args, log=logs.append)
+    return result, logs
+
+
+def run_jobs(fn, context, jobs, *, workers=1, ray_address=None, done=None, log=print):
+    """Run ``fn(context, *job, log=...)`` for each job; return the results in job order.
+
+    ``workers=1`` without ``ray_address`` runs them here, one after another.
+    Otherwise each job is a Ray task (``context`` is shipped once); ``done(i,
+    result)`` is called as each finishes (in completion order) and each task's
+    log lines are passed to ``log`` then.
+    """
+    if workers == 1 and not ray_address:
+        results = []
+        for i, job in enumerate(jobs):
+            results.append(fn(context, *job, log=log))
+            if done:
+                done(i, results[-1])
+        return results
+    if not jobs:
+        return []
+    import torch
+
+    ray, started = _init_ray(workers, ray_address)
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(_task)
+        ctx = ray.put(context)
+        refs = {remote.remote(fn, ctx, job, torch.get_num_threads()): i for i, job in enumerate(jobs)}
+        results, pending = [None] * len(jobs), list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            i = refs[ready[0]]
+            try:
+                result, logs = ray.get(ready[0])
+            except ray.exceptions.RayTaskError as err:  # the task's own exception, as if it ran here
+                cause = getattr(err, "cause", None)
+                raise (cause if isinstance(cause, BaseException) else err.as_instanceof_cause()) from None
+            for line in logs:
+                log(line)
+            results[i] = result
+            if done:
+                done(i, result)
+        return results
+    finally:
+        if started:
+            ray.shutdown()

@@ -1,0 +1,50 @@
+"""Points on Ray workers equal points computed in this process, byte for byte."""
+
+import json
+
+import pytest
+
+from ristretto.report.execute import run_jobs
+
+ray = pytest.importorskip("ray")
+
+# Ray's own start-up may warn (deprecations in its dependencies); those are not this project's warnings.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::ResourceWarning",
+                                        "ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+def _square(context, x, *, log):
+    log(f"squaring {x}")
+    if x == 13:
+        raise ValueError("13 is refused")
+    return context["k"] * x * x
+
+
+def test_jobs_come_back_in_job_order_with_their_logs():
+    logs, seen = [], []
+    got = run_jobs(_square, {"k": 2}, [(3,), (1,), (2,)], workers=2, done=lambda i, r: seen.append(i), log=logs.append)
+    assert got == [18, 2, 8] and sorted(seen) == [0, 1, 2]
+    assert sorted(logs) == ["squaring 1", "squaring 2", "squaring 3"]
+    assert run_jobs(_square, {"k": 2}, [(3,), (1,)], workers=1, log=logs.append) == [18, 2]
+
+
+def test_a_task_error_arrives_as_the_task_raised_it():
+    with pytest.raises(ValueError, match="13 is refused"):
+        run_jobs(_square, {"k": 1}, [(2,), (13,)], workers=2, log=lambda m: None)
+
+
+def test_ray_points_equal_serial_points_byte_for_byte(tmp_path, lenet, mnist):
+    from ristretto.report import sweep
+
+    kw = {"formats": ("dfp", "pow2"), "widths": (4,), "verify_vectors": 200, "ice40": False, "log": lambda m: None}
+    serial = sweep(lenet, mnist, out_dir=tmp_path / "serial", workers=1, **kw)
+    parallel = sweep(lenet, mnist, out_dir=tmp_path / "ray", workers=2, **kw)
+    assert [(p["format"], p["width"]) for p in parallel.points] == [("float32", 32), ("dfp", 4), ("pow2", 4)]
+    assert json.dumps(serial.points, sort_keys=True) == json.dumps(parallel.points, sort_keys=True)
+    # the workers' unit cache entries are in the driver's cache: a serial re-run recomputes nothing
+    units = sorted(p.name for p in (tmp_path / "ray" / "cache").iterdir() if p.name.startswith("unit-"))
+    assert units == sorted(p.name for p in (tmp_path / "serial" / "cache").iterdir() if p.name.startswith("unit-"))
+    logs = []
+    again = sweep(lenet, mnist, out_dir=tmp_path / "ray", workers=1, **dict(kw, log=logs.append))
+    assert json.dumps(again.points, sort_keys=True) == json.dumps(serial.points, sort_keys=True)
+    assert sum("cached" in m for m in logs) == 3
