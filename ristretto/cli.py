@@ -195,7 +195,8 @@ def _quantize(args):
         finetune_epochs=args.finetune_epochs, finetune_activations=args.finetune_activations, mode=args.mode,
         device=device, fold_bn=args.fold_bn, topk=args.topk, output_index=args.output, seed=args.seed,
         config=args.config, refine=args.refine_layers, strict=args.strict, widths=widths, acc_bits=args.acc_bits,
-        acc_guard=args.acc_guard, accumulator=args.accumulator, lanes=args.lanes, log=_log)
+        acc_guard=args.acc_guard, accumulator=args.accumulator, lanes=args.lanes, mx_element=args.mx_element,
+        log=_log)
     files = write_outputs(result, args.out)
     print(f"\n{'layer':<10}{'input':<16}{'weight':<18}{'bias':<16}{'output':<16}{'w SQNR dB':>10}")
     for name, groups in result.layers.items():
@@ -465,11 +466,15 @@ def _build_parser():
                    "{'state_dict': ...} and {'model': ...} checkpoints are accepted)")
     p.add_argument("--data", help="npz (x_train, y_train, x_val, y_val), MNIST IDX folder, CIFAR-10 python folder, "
                    "or image folder with train/<class>/ and val/<class>/ (default: built-in MNIST)")
-    p.add_argument("--format", default=None, choices=["dfp", "fixed", "minifloat", "pow2", "fp8"],
+    p.add_argument("--format", default=None, choices=["dfp", "fixed", "minifloat", "pow2", "fp8", "mx"],
                    help="dfp: dynamic fixed point (a fractional length per layer group); fixed: one static "
                    "fixed point for the net; minifloat: small floats (paper semantics); pow2: power-of-two weights "
                    "(multiplier-free) with dfp activations; fp8: OCP FP8 E4M3 (e4m3fn) with a power-of-two scale "
-                   "per group, always 8 bits (default dfp, or the scheme of --config)")
+                   "per group, always 8 bits; mx: OCP MX, blocks of 32 along each dot product with an E8M0 scale "
+                   "each, the element per --mx-element or searched as the width (default dfp, or the scheme of "
+                   "--config)")
+    p.add_argument("--mx-element", default=None, choices=["fp8e4m3", "fp8e5m2", "fp6e3m2", "fp6e2m3", "fp4", "int8"],
+                   help="--format mx: the element format (fp4 is e2m1; int8 is MXINT8); default: searched by width")
     p.add_argument("--error-margin", type=float, default=1.0,
                    help="allowed top-k drop in percentage points, 0..100 (default 1.0)")
     p.add_argument("--rule", default="mse", choices=["max", "percentile", "mse"],

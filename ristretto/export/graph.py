@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from ..formats import DynamicFixedPoint, Minifloat, PowerOfTwo
+from ..formats import DynamicFixedPoint, Minifloat, MXFormat, PowerOfTwo
 from ..nn.config import check_config_layers, load_config
 from ..nn.convert import quant_layers, set_mode, wrap_model
 from ..nn.layers import GROUPS
@@ -127,6 +127,10 @@ class _ExportLayer(nn.Module):
         self.formats, self.name = layer.formats, name
         for g in GROUPS:
             fmt = getattr(self.formats, g)
+            if isinstance(fmt, MXFormat):  # blocks run along each dot product's columns, not a tensor axis
+                raise ExportError(f"layer {name}.{g}: {fmt.slug} (MX) is not exported yet: its blocks run along the "
+                                  "unfolded columns of each dot product, which no QONNX or ONNX Q/DQ node "
+                                  "expresses; export a dfp, pow2, minifloat or fp8 config")
             if fmt is not None and target == "qdq":
                 _qdq_check(fmt, f"{name}.{g}")
             if isinstance(fmt, PowerOfTwo) and _grid(fmt)[1] > 32:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..datapath import IntMacConfig, MinifloatMacConfig, bias_preload, is_fixed_sum, layer_unit, tree_reduce_stream
-from ..formats import Minifloat, PowerOfTwo
+from ..formats import Minifloat, MXFormat, PowerOfTwo
 
 __all__ = ["exact_forward", "fan_in", "integer_terms", "mac_operands", "unit_of"]
 
@@ -35,6 +35,8 @@ def unit_of(layer, **overrides):
     ``lanes``); ``overrides`` replace them.
     """
     f, m = layer.formats, layer.inner
+    if isinstance(f.weight, MXFormat) or isinstance(f.input, MXFormat):
+        return None  # ristretto.nn.mx computes MX layers; no unit is generated for them yet
     opts = {"acc_bits": layer.acc_bits, "overflow": layer.overflow, "accumulator": layer.accumulator,
             "lanes": layer.lanes, **overrides}
     return layer_unit(f.input, f.weight, f.output, fan_in=fan_in(layer),

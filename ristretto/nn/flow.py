@@ -8,6 +8,7 @@ import torch
 from ..datapath import ACCUMULATORS, MAX_LANES
 from ..errors import InputError
 from ..files import atomic_path, check_out_dir, write_json
+from ..formats import MXFormat
 from ..options import check_choice, check_int, check_margin
 from ..progress import Progress
 from .accumulators import accumulator_report, check_policy, size_accumulators
@@ -20,7 +21,7 @@ from .finetune import finetune
 from .layers import GROUPS
 from .modes import compare_modes
 from .ranges import POW2_MAX_SPAN, RULES, calibrate, group_report
-from .schemes import SCHEMES, Widths, apply_formats, assign_formats
+from .schemes import MX_ELEMENTS, SCHEMES, Widths, apply_formats, assign_formats, mx_element_for
 from .search import refine_layers, search_widths
 
 __all__ = ["FlowResult", "load_config", "quantize_network", "write_outputs"]
@@ -59,9 +60,12 @@ class FlowResult:
 _POW2_MAX_BITS = 1 + (POW2_MAX_SPAN - 1).bit_length()
 
 
-def _bounds(scheme, groups):
+def _bounds(scheme, groups, mx_element=None):
     if scheme == "fp8":  # one width: the search only checks the margin
         return dict.fromkeys(groups, (8, 8))
+    if scheme == "mx":  # the element is the width: fp4, fp6, fp8 (or the one --mx-element names)
+        bits = mx_element_for(8, mx_element).bits if mx_element else None
+        return dict.fromkeys(groups, (bits, bits) if bits else (4, 8))
     weight = (2, _POW2_MAX_BITS) if scheme == "pow2" else (2, 16)
     return {g: (weight if g != "act" else (2, 16)) for g in groups}
 
@@ -79,8 +83,8 @@ def _check_options(scheme, margin, rule, finetune_epochs, mode, topk, batch_size
 def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetune_epochs=0, finetune_lr=0.005,
                      finetune_activations=False, mode="fp32", device="cpu", fold_bn=False, calib_batches=4,
                      batch_size=500, topk=1, output_index=None, seed=0, config=None, refine=False, strict=False,
-                     widths=None, acc_bits="bound", acc_guard=1, accumulator="auto", lanes=1, log=print,
-                     stream=None):
+                     widths=None, acc_bits="bound", acc_guard=1, accumulator="auto", lanes=1, mx_element=None,
+                     log=print, stream=None):
     """Run Ristretto's flow on ``model`` with ``data`` (a ``Dataset``).
 
     Options are checked first, then the model against the data (shapes, labels,
@@ -99,7 +103,9 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
     layers sum in exact mode (``auto``: exact fixed point for operands of at
     most 8 bits, else float32 adders); ``lanes`` (1..64) is the dot-product
     unit's lane count, whose adder tree fixes the order of float32 sums and of
-    saturation (``ristretto.datapath.lanes``).
+    saturation (``ristretto.datapath.lanes``). ``mx_element`` (scheme ``mx``)
+    fixes the MX element (``MX_ELEMENTS``); without it the search picks the
+    element per group as its width (fp4, fp6e2m3, fp8e4m3).
     ``scheme`` defaults to ``dfp``, or to the scheme of ``config``. Layers and
     ops left in float are listed in ``result.unquantized``; ``strict`` refuses
     such a model.
@@ -120,6 +126,10 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
         scheme = cfg_scheme
     scheme = scheme or "dfp"
     _check_options(scheme, margin, rule, finetune_epochs, mode, topk, batch_size)
+    if mx_element is not None:
+        if scheme != "mx":
+            raise InputError(f"--mx-element {mx_element} needs --format mx, not --format {scheme}")
+        check_choice("--mx-element", mx_element, tuple(MX_ELEMENTS))
     acc_bits = check_policy(acc_bits)
     check_int("--acc-guard", acc_guard, 0, 16)
     check_choice("--accumulator", accumulator, ACCUMULATORS)
@@ -181,22 +191,23 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
         if config is not None:
             widths, formats = cfg_widths, cfg_formats
         else:
-            formats = assign_formats(net, stats, scheme, widths, rule=rule)
+            formats = assign_formats(net, stats, scheme, widths, rule=rule, mx_element=mx_element)
         apply_formats(net, formats)
         passes, search_log = 0, []
         layer_widths = {n: (f.weight.bits if f.weight else None, f.input.bits if f.input else None)
                         for n, f in formats.items()}
     else:
         def score_group(w):
-            apply_formats(net, assign_formats(net, stats, scheme, w, rule=rule))
+            apply_formats(net, assign_formats(net, stats, scheme, w, rule=rule, mx_element=mx_element))
             return score()
 
         log(f"searching {scheme} widths within {margin} points of the baseline ({', '.join(groups)}), "
             f"combinations scored in {mode} mode")
         with Progress(None, "  validation pass", stream=stream) as bar:
             widths, _, passes, search_log = search_widths(
-                score_group, baseline, margin, groups=groups, bounds=_bounds(scheme, groups),
-                score_combined=lambda w: in_mode(assign_formats(net, stats, scheme, w, rule=rule)),
+                score_group, baseline, margin, groups=groups, bounds=_bounds(scheme, groups, mx_element),
+                score_combined=lambda w: in_mode(assign_formats(net, stats, scheme, w, rule=rule,
+                                                                mx_element=mx_element)),
                 progress=lambda w, acc: bar.step(f"{w.to_dict()} -> top-{topk} {acc:.4f}"))
         layer_widths = {n: (widths.conv_w if layer.kind == "conv" else widths.fc_w, widths.act)
                         for n, layer in layers.items()}
@@ -204,14 +215,16 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
             log("refining widths per layer")
 
             def score_layers(lw):
-                return in_mode(assign_formats(net, stats, scheme, widths, rule=rule, layer_widths=lw))
+                return in_mode(assign_formats(net, stats, scheme, widths, rule=rule, layer_widths=lw,
+                                                   mx_element=mx_element))
 
             with Progress(None, "  refinement pass", stream=stream) as bar:
                 layer_widths, _, more = refine_layers(
                     score_layers, baseline - margin / 100.0, list(layers), layer_widths,
                     progress=lambda n, w, a: bar.step(f"{n} weight/act {w} -> top-{topk} {a:.4f}"))
             passes += more
-        formats = assign_formats(net, stats, scheme, widths, rule=rule, layer_widths=layer_widths)
+        formats = assign_formats(net, stats, scheme, widths, rule=rule, layer_widths=layer_widths,
+                                 mx_element=mx_element)
         apply_formats(net, formats)
 
     sizing = size_accumulators(net, batches, acc_bits, guard=acc_guard, observe=False)
@@ -301,7 +314,12 @@ def write_outputs(result, out_dir):
     for name, layer in quant_layers(result.net).items():
         for g in ("weight", "bias"):
             fmt, p = getattr(layer.formats, g), getattr(layer.inner, g)
-            if fmt is not None and p is not None:
+            if isinstance(fmt, MXFormat):  # rows in the unit's order [O, K], blocks along K, and their scales
+                from .exact import _geometry, _kernel
+
+                c, sc = fmt.encode(_kernel(_geometry(layer.inner), p.detach().cpu()), axis=-1)
+                codes[f"{name}.{g}"], codes[f"{name}.{g}_scale"] = c.numpy(), sc.numpy()
+            elif fmt is not None and p is not None:
                 codes[f"{name}.{g}"] = fmt.encode(p.detach().cpu()).numpy()
     with atomic_path(out / "weights.npz") as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **codes)

@@ -8,6 +8,7 @@ from torch import nn
 
 from ..formats import from_dict
 from .exact import exact_forward
+from .mx import is_mx, mx_forward
 
 __all__ = ["LayerFormats", "QuantLayer", "QUANTIZABLE", "add_unique", "ste_quantize"]
 
@@ -117,6 +118,8 @@ class QuantLayer(nn.Module):
             y = self._op(x, m.weight, m.bias)
             self.observer(self, "output", y)
             return y
+        if is_mx(f):  # blocks along each dot product, both modes (ristretto.nn.mx)
+            return mx_forward(self, x)
         if self.mode == "exact":
             return exact_forward(self, x)
         acts = self.quantize_activations

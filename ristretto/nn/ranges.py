@@ -188,10 +188,20 @@ def choose_pow2(stats, bits, rule="max", *, zero=False, percentile=99.99, max_sp
 
 
 def group_report(stats, fmt, rounding="nearest_even"):
-    """Observed range, chosen format, fraction clipped and SQNR (dB) of one group."""
+    """Observed range, chosen format, fraction clipped and SQNR (dB) of one group.
+
+    An MX format is applied to the sampled values in blocks of consecutive values (the sample does not keep
+    the dot products' blocks); ``clipped`` is then the fraction its elements saturated (the OCP scale rule
+    leaves the top of a block's range above the element's largest value)."""
+    from ..formats import MXFormat
+
     v = stats.values()
     q = fmt.quantize(v, rounding="log" if rounding == "log" else "nearest_even")
-    clipped = float(((v > fmt.max_value) | (v < fmt.min_value)).double().mean())
+    if isinstance(fmt, MXFormat):  # saturated: the element's largest magnitude, below the value
+        top = fmt.element.decode(fmt.encode(v)[0]).abs() == fmt.element.max_value
+        clipped = float((top & (v.abs() > q.abs())).double().mean())
+    else:
+        clipped = float(((v > fmt.max_value) | (v < fmt.min_value)).double().mean())
     return {"min": stats.lo, "max": stats.hi, "absmax": stats.absmax, "format": fmt.to_dict(), "slug": fmt.slug,
             "clipped": clipped, "sqnr_db": sqnr_db(v, q)}
 

@@ -2,14 +2,31 @@
 
 from dataclasses import asdict, dataclass
 
-from ..formats import DynamicFixedPoint
+from ..formats import DynamicFixedPoint, MXFormat, named
 from .convert import quant_layers
 from .layers import LayerFormats
 from .ranges import choose_dfp, choose_fp8, choose_minifloat, choose_pow2
 
-__all__ = ["SCHEMES", "Widths", "assign_formats", "apply_formats"]
+__all__ = ["MX_ELEMENTS", "SCHEMES", "Widths", "assign_formats", "apply_formats", "mx_element_for"]
 
-SCHEMES = ("dfp", "fixed", "minifloat", "pow2", "fp8")
+SCHEMES = ("dfp", "fixed", "minifloat", "pow2", "fp8", "mx")
+
+# OCP MX v1.0 element formats (--mx-element), all with 32-element blocks and an E8M0 scale
+MX_ELEMENTS = {"fp8e4m3": "float8_e4m3fn", "fp8e5m2": "float8_e5m2", "fp6e3m2": "float6_e3m2fn",
+               "fp6e2m3": "float6_e2m3fn", "fp4": "float4_e2m1fn", "int8": None}
+# the element the search takes for a width ("width" is the element's bits): the widest that fits
+_MX_BY_WIDTH = ((8, "fp8e4m3"), (6, "fp6e2m3"), (4, "fp4"))
+
+
+def mx_element_for(bits, element=None):
+    """The MX format for ``element`` (a name of ``MX_ELEMENTS``), or for a width: the widest element of at
+    most ``bits`` (fp8e4m3, fp6e2m3, fp4; below 4 bits fp4)."""
+    if element is None:
+        element = next((name for w, name in _MX_BY_WIDTH if bits >= w), "fp4")
+    if element not in MX_ELEMENTS:
+        raise ValueError(f"--mx-element must be one of {', '.join(MX_ELEMENTS)}, not {element!r}")
+    name = MX_ELEMENTS[element]
+    return MXFormat(DynamicFixedPoint(8, 6) if name is None else named(name))
 
 
 @dataclass(frozen=True)
@@ -73,7 +90,7 @@ def _bias(scheme, stats, wb, ab, rule, il):
     return _fixed(bits, il) if scheme == "fixed" else choose_dfp(stats, bits, rule)
 
 
-def assign_formats(net, stats, scheme, widths, *, rule="mse", layer_widths=None):
+def assign_formats(net, stats, scheme, widths, *, rule="mse", layer_widths=None, mx_element=None):
     """``{layer name: LayerFormats}`` for ``scheme`` at ``widths``.
 
     - ``dfp``: every group its own fractional length (dynamic fixed point).
@@ -81,6 +98,9 @@ def assign_formats(net, stats, scheme, widths, *, rule="mse", layer_widths=None)
     - ``minifloat``: paper-semantics minifloats, the bias chosen per group.
     - ``pow2``: power-of-two weights (``widths`` of the code, sign included), DFP activations.
     - ``fp8``: OCP FP8 E4M3 (float8_e4m3fn) with a power-of-two scale per group; always 8 bits.
+    - ``mx``: OCP MX, weights and inputs in blocks of 32 along each dot product, each block with its own
+      E8M0 scale (no calibration: the scales follow the data); the element is ``mx_element``, or the widest
+      of at most the group's width (``mx_element_for``). Bias and output stay float32 (``ristretto.nn.mx``).
 
     The bias gets its own format, ``min(24, act + weight)`` bits wide (the
     product width, added in the accumulator); unlike the original it is not
@@ -97,6 +117,10 @@ def assign_formats(net, stats, scheme, widths, *, rule="mse", layer_widths=None)
         ab = widths.act
         if layer_widths and name in layer_widths:
             wb, ab = layer_widths[name]
+        if scheme == "mx":
+            out[name] = LayerFormats(input=None if ab is None else mx_element_for(ab, mx_element),
+                                     weight=None if wb is None else mx_element_for(wb, mx_element))
+            continue
         out[name] = LayerFormats(input=_activation(scheme, s["input"], ab, rule, il),
                                  weight=_weight(scheme, s["weight"], wb, rule, il),
                                  bias=_bias(scheme, s.get("bias"), wb, ab, rule, il),
