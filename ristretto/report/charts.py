@@ -61,10 +61,6 @@ def _tradeoff(points, cost, label):
                         yerr=[[100 * (p["top1"] - p["top1_lo"]) for p in pts],
                               [100 * (p["top1_hi"] - p["top1"]) for p in pts]],
                         fmt="none", ecolor=COLORS.get(fmt), alpha=0.5, lw=1, zorder=2)
-        for p in pts:
-            tag = str(p["width"]) if p.get("w_bits", p["width"]) == p["width"] else f"{p['width']}/w{p['w_bits']}"
-            ax.annotate(tag, (p[cost], 100 * p["top1"]), textcoords="offset points", xytext=(4, 3),
-                        fontsize=7, color="#555555")
     front = pareto(points, cost)
     ax.step([p[cost] for p in front], [100 * p["top1"] for p in front], where="post", color="black", lw=1,
             ls="--", label="Pareto front", zorder=2)
@@ -80,8 +76,36 @@ def _tradeoff(points, cost, label):
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over a point
     ax.set_title(f"Accuracy vs {label.split(' (')[0]} (labels: word width; /wN: N-bit weights)\n"
                  "bars: 95% intervals of the accuracies", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout()  # before the labels: they are placed in the final layout's display coordinates
+    _labels(fig, ax, [(p[cost], 100 * p["top1"], str(p["width"]) if p.get("w_bits", p["width"]) == p["width"]
+                       else f"{p['width']}/w{p['w_bits']}") for p in points])
     return fig
+
+
+def _labels(fig, ax, items, fontsize=7):
+    """Label each point ``(x, y, text)`` where its text overlaps no label placed before it and no point:
+    candidate offsets around the point are tried in turn (display coordinates, after the layout is fixed)."""
+    fig.canvas.draw()
+    to_px = ax.transData.transform
+    px_per_pt = fig.dpi / 72.0
+    h = fontsize * 1.25 * px_per_pt
+    dots = [tuple(to_px((x, y))) for x, y, _ in items]
+    r = 3.5 * px_per_pt  # a marker of s=36 (6 points across) and a margin
+    boxes = [(dx - r, dy - r, dx + r, dy + r) for dx, dy in dots]  # the markers themselves
+
+    def free(b):
+        return all(b[2] <= o[0] or b[0] >= o[2] or b[3] <= o[1] or b[1] >= o[3] for o in boxes)
+
+    for (x, y, text), (dx, dy) in sorted(zip(items, dots, strict=True), key=lambda t: (t[1][0], -t[1][1])):
+        w = 0.62 * fontsize * px_per_pt * len(text)
+        offsets = [(r, 2), (r, -2 - h), (-r - w, 2), (-r - w, -2 - h)]
+        offsets += [(r, k * h * s) for k in (1, 2, 3) for s in (1, -1)]
+        offsets += [(-r - w, k * h * s) for k in (1, 2, 3) for s in (1, -1)]
+        ox, oy = next((o for o in offsets if free((dx + o[0], dy + o[1], dx + o[0] + w, dy + o[1] + h))),
+                      offsets[0])
+        boxes.append((dx + ox, dy + oy, dx + ox + w, dy + oy + h))
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(ox / px_per_pt, oy / px_per_pt),
+                    fontsize=fontsize, color="#555555")
 
 
 def _widths(points):

@@ -19,7 +19,8 @@ _COLUMNS = [("format", "format", "{}"), ("width", "bits", "{}"), ("w_bits", "wei
             ("area_um2_per_mac", "um^2/MAC", "{:.0f}"), ("energy_pj_per_mac", "pJ/MAC", "{:.2f}"),
             ("energy_nj_per_inference", "nJ/inference", "{:.1f}"), ("weight_bits", "weight bits total", "{:,}"),
             ("fmax_mhz", "fmax MHz", "{:.0f}"), ("clock_mhz", "clock MHz", "{:g}"),
-            ("ice40_luts", "iCE40 LUTs", "{}"), ("verified", "verified", "{}")]
+            ("ice40_luts", "iCE40 LUTs", "{}"), ("ice40_fmax_mhz", "iCE40 MHz", "{:.0f}"),
+            ("verified", "verified", "{}")]
 
 
 def _cell(p, key, fmt):
@@ -73,8 +74,9 @@ def _html(points, meta, charts):
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Ristretto report</title>
 <style>
-body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}
-table{{border-collapse:collapse;font-size:14px}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
+body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1500px;padding:0 1em;color:#222}}
+table{{border-collapse:collapse;font-size:12px}}td,th{{border:1px solid #ccc;padding:3px 5px;text-align:right}}
+.wide{{overflow-x:auto}}td{{white-space:nowrap}}
 th{{background:#f2f2f2}}tr.front td{{background:#eef7ee;font-weight:600}}
 figure{{display:inline-block;margin:8px}}img{{max-width:520px}}figcaption{{text-align:center;color:#555}}
 .note{{color:#555}}
@@ -86,7 +88,7 @@ at its own fmax), on each layer's own data.
 Highlighted rows lie on the accuracy-vs-energy-per-inference Pareto front with a gain outside the 95%
 intervals of {meta['validation_size']} validation images.</p>
 <p class="note">{html.escape(meta['note'])}</p>
-<table><tr>{head}</tr>{rows}</table>
+<div class="wide"><table><tr>{head}</tr>{rows}</table></div>
 {imgs}
 <p class="note">Tools: {html.escape('; '.join(f"{k}: {v}" for k, v in meta['tools'].items()))}</p>
 </body></html>
