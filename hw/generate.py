@@ -7,10 +7,11 @@ from amaranth.back import verilog
 from ..datapath import config_from_dict
 from ..errors import InputError
 from ..files import read_json, write_json, write_text
-from ..formats import DynamicFixedPoint, Minifloat, PowerOfTwo
+from ..formats import DynamicFixedPoint, Minifloat, MXFormat, PowerOfTwo, named
 from .fixed_mac import FixedMac
 from .float32_mac import Float32Mac
 from .minifloat_mac import MinifloatMac
+from .mx_mac import MXMac
 from .shift_mac import ShiftMac
 
 __all__ = ["PRESETS", "SpecError", "build", "generate", "load_spec", "module_name", "parse_spec"]
@@ -26,9 +27,16 @@ PRESETS = {
     "minifloat8": {"family": "minifloat", "a": Minifloat(4, 3).to_dict(), "w": Minifloat(4, 3).to_dict(),
                    "out": Minifloat(4, 3).to_dict(), "accumulator": "fp32", "stages": 0},
     "float32": {"family": "float32", "stages": 0},
+    # OCP MX v1.0 dot-product units: one block of 32 element pairs per cycle, E8M0 scales, float32 sum
+    "mxfp8": {"family": "mx", "a": MXFormat(named("float8_e4m3fn")).to_dict(),
+              "w": MXFormat(named("float8_e4m3fn")).to_dict()},
+    "mxfp4": {"family": "mx", "a": MXFormat(named("float4_e2m1fn")).to_dict(),
+              "w": MXFormat(named("float4_e2m1fn")).to_dict()},
+    "mxint8": {"family": "mx", "a": MXFormat(DynamicFixedPoint(8, 6)).to_dict(),
+               "w": MXFormat(DynamicFixedPoint(8, 6)).to_dict()},
 }
 
-_MACS = {"fixed": FixedMac, "shift": ShiftMac, "minifloat": MinifloatMac, "float32": Float32Mac}
+_MACS = {"fixed": FixedMac, "shift": ShiftMac, "minifloat": MinifloatMac, "float32": Float32Mac, "mx": MXMac}
 
 
 class SpecError(InputError):
@@ -107,6 +115,8 @@ def module_name(mac):
     tail = (f"_l{cfg.lanes}" if cfg.lanes > 1 else "") + f"_st{mac.stages}" + ("_bias" if mac.has_bias else "")
     if cfg.family == "float32":
         return f"mac_float32{tail}"
+    if cfg.family == "mx":
+        return f"mac_mx_{cfg.a.slug}_{cfg.w.slug}_fp32{tail}"
     acc = _accumulator(cfg)
     acc_s = "fp32" if acc["kind"] == "fp32" else f"acc{acc['bits']}{acc['overflow'][0]}"
     return f"mac_{cfg.family}_{cfg.a.slug}_{cfg.w.slug}_{cfg.out.slug}_{acc_s}{tail}"
@@ -128,6 +138,8 @@ def generate(spec, out_dir):
     ports = {"a": mac.a, "w": mac.w, "acc": mac.acc, "out": mac.out}
     if mac.has_bias:
         ports["bias"] = mac.bias
+    inputs = list(getattr(cfg, "inputs", ()))  # per-cycle inputs beyond a, w, bias (an MX unit's scales)
+    ports.update({k: getattr(mac, k) for k in inputs})
     manifest = {
         "module": name,
         "family": cfg.family,
@@ -147,6 +159,7 @@ def generate(spec, out_dir):
                           "unchanged (ristretto.datapath.tree_reduce)", "depth": mac.tree_depth},
         "ports": {"clk": 1, "rst": 1, **{k: len(v) for k, v in ports.items()}, "valid": 1, "clear": 1},
         "signed_ports": [k for k, v in ports.items() if v.shape().signed],
+        "inputs": inputs,
     }
     write_json(j_path, manifest)
     return v_path, j_path

@@ -268,7 +268,7 @@ def _export(args):
 
 def _paper(args):
     from .nn.data import builtin_mnist
-    from .nn.experiments import paper_table, width_sweep
+    from .nn.experiments import mx_vs_dfp, paper_table, width_sweep
     from .nn.models import builtin_lenet
     from .options import check_int
 
@@ -297,6 +297,14 @@ def _paper(args):
     print(f"{'width':<8}" + "".join(f"{s:>12}" for s in sweep))
     for b in widths:
         print(f"{b:<8}" + "".join(f"{100 * sweep[s][b]:>12.2f}" for s in sweep))
+    if args.mx:
+        _log("MX (a scale per block of 32) against DFP (a scale per layer group)")
+        rows = mx_vs_dfp(model, data, log=_log)
+        print("\nPer-block MX vs per-layer DFP: top-1 % at the same element width, no fine-tuning")
+        print(f"{'format':<16}{'bits':>6}{'fp32 mode':>12}{'exact mode':>12}")
+        for r in rows:
+            name = r["element"] if r["scheme"] == "dfp" else f"mx {r['element']}"
+            print(f"{name:<16}{r['bits']:>6}{100 * r['top1_fp32']:>12.2f}{100 * r['top1_exact']:>12.2f}")
     return 0
 
 
@@ -519,6 +527,9 @@ def _build_parser():
     p.add_argument("--mode", default="fp32", choices=["fp32", "exact"], help="fp32 or exact (default fp32)")
     p.add_argument("--min-width", type=int, default=4, help="narrowest width of the sweep, 2..16 (default 4)")
     p.add_argument("--max-width", type=int, default=16, help="widest width of the sweep, 2..16 (default 16)")
+    p.add_argument("--mx", action="store_true",
+                   help="also compare OCP MX elements (fp4, fp6, fp8, int8; a scale per block of 32) with DFP at "
+                        "the same width, in both modes")
     p.set_defaults(func=_paper)
 
     p = sub.add_parser("report", help="accuracy vs area/delay/power/energy for formats and widths, with charts",

@@ -19,6 +19,7 @@ def simulate(mac, stim):
         a, w = stim["a"].tolist(), stim["w"].tolist()
     valid, clear = stim["valid"].tolist(), stim["clear"].tolist()
     bias = stim["bias"].tolist() if mac.has_bias else None
+    inputs = {k: (stim[k] & 0xFF).tolist() for k in getattr(cfg, "inputs", ())}  # an MX unit's scale codes
     acc_reads, out_reads = [], []
 
     async def bench(ctx):
@@ -30,6 +31,8 @@ def simulate(mac, stim):
                 ctx.set(mac.clear, clear[i])
                 if bias is not None:
                     ctx.set(mac.bias, bias[i])
+                for k, values in inputs.items():
+                    ctx.set(getattr(mac, k), values[i])
             else:
                 ctx.set(mac.valid, 0)
                 ctx.set(mac.clear, 0)

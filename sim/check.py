@@ -7,7 +7,8 @@ __all__ = ["expected", "verdict"]
 
 def expected(cfg, stim):
     """Reference ``(acc, out)`` after each edge, from ``ristretto.datapath``."""
-    acc = np.asarray(cfg.trace(stim["a"], stim["w"], stim["valid"], stim["clear"], stim.get("bias")),
+    extra = {k: stim[k] for k in getattr(cfg, "inputs", ())}  # an MX unit's scale codes
+    acc = np.asarray(cfg.trace(stim["a"], stim["w"], stim["valid"], stim["clear"], stim.get("bias"), **extra),
                      dtype=np.int64)
     return acc, np.asarray(cfg.output(acc), dtype=np.int64)
 

@@ -35,6 +35,9 @@ async def mac_run(dut):
     dut.rst.value, dut.valid.value, dut.clear.value, dut.a.value, dut.w.value = 1, 0, 0, 0, 0
     if manifest["bias"]:
         dut.bias.value = 0
+    inputs = {k: (stim[k] & 0xFF).tolist() for k in manifest.get("inputs", [])}  # an MX unit's scale codes
+    for k in inputs:
+        getattr(dut, k).value = 0
     for _ in range(2):
         await FallingEdge(dut.clk)
     dut.rst.value = 0
@@ -50,6 +53,8 @@ async def mac_run(dut):
             dut.a.value, dut.w.value, dut.valid.value, dut.clear.value = a[i], w[i], valid[i], clear[i]
             if bias is not None:
                 dut.bias.value = bias[i]
+            for k, values in inputs.items():
+                getattr(dut, k).value = values[i]
         else:
             dut.valid.value, dut.clear.value = 0, 0
         await FallingEdge(dut.clk)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["exhaustive_pairs", "long_accumulation", "mac_stimulus", "pack_lanes"]
+__all__ = ["exhaustive_pairs", "long_accumulation", "mac_stimulus", "mx_stimulus", "pack_lanes"]
 
 
 def _float32_pool(rng, n):
@@ -87,9 +87,56 @@ def random_bias(cfg, n, seed):
     return np.where(rng.random(n) < 0.2, ext, span).astype(np.int64)
 
 
+_SCALES = np.array([0, 1, 2, 100, 120, 126, 127, 128, 130, 150, 200, 252, 253, 254])
+
+
+def mx_stimulus(cfg, *, exhaustive=True, random_vectors=65536, seed=0):
+    """Stimulus of an MX unit: every element-code pair in every lane (scales 1), then random blocks in long
+    dot products with scales near 1, at the E8M0 limits (2**-127, 2**127) and, rarely, NaN (code 255)."""
+    rng = np.random.default_rng(seed)
+    lanes, parts = cfg.lanes, []
+    if exhaustive:
+        a = np.arange(2**cfg.a.element.bits)
+        w = np.arange(2**cfg.w.element.bits)
+        a, w = (g.ravel() for g in np.meshgrid(a, w, indexing="ij"))
+        n = a.size
+        shifts = [(i * (n // lanes + 7919)) % n for i in range(lanes)]
+        a, w = np.stack([np.roll(a, s) for s in shifts], 1), np.stack([np.roll(w, s) for s in shifts], 1)
+        parts.append({"a": a, "w": w, "valid": np.ones(n, np.int8), "clear": np.ones(n, np.int8),
+                      "sa": np.full(n, 127), "sw": np.full(n, 127)})
+    if random_vectors:
+        n = random_vectors
+        a = rng.integers(0, 2**cfg.a.element.bits, (n, lanes))
+        w = rng.integers(0, 2**cfg.w.element.bits, (n, lanes))
+        zeros = rng.random((n, lanes)) < 0.2  # sparse blocks, and whole zero blocks now and then
+        a = np.where(zeros | (rng.random(n) < 0.03)[:, None], 0, a)
+
+        def scales():
+            k = rng.random(n)
+            return np.where(k < 0.5, rng.integers(110, 145, n), np.where(
+                k < 0.8, rng.choice(_SCALES, n), np.where(k < 0.995, rng.integers(0, 255, n), 255)))
+
+        clear = (rng.random(n) < 1 / 16).astype(np.int8)
+        clear[0] = 1
+        parts.append({"a": a, "w": w, "valid": (rng.random(n) < 0.9).astype(np.int8), "clear": clear,
+                      "sa": scales(), "sw": scales()})
+    if not parts:
+        raise ValueError("No vectors to simulate: keep the exhaustive pairs or ask for random vectors")
+    stim = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    for k in ("a", "w"):  # MXINT8 codes are two's complement integers
+        fmt, c = getattr(cfg, k).element, stim[k].astype(np.int64)
+        stim[k] = np.where(c >= 2 ** (fmt.bits - 1), c - 2**fmt.bits, c) if fmt.to_dict()["kind"] == "dfp" else c
+    return stim
+
+
 def mac_stimulus(cfg, *, exhaustive=True, random_vectors=65536, seed=0, bias=False):
     """Concatenated stimulus: exhaustive pairs (if asked, for <= 16 bits of operands), then long random
-    accumulations."""
+    accumulations. MX units: ``mx_stimulus``."""
+    if cfg.family == "mx":
+        stim = mx_stimulus(cfg, exhaustive=exhaustive, random_vectors=random_vectors, seed=seed)
+        if bias:
+            stim["bias"] = _float32_pool(np.random.default_rng(seed + 7), len(stim["a"]))
+        return stim
     parts = [exhaustive_pairs(cfg)] if exhaustive and cfg.a.bits + cfg.w.bits <= 16 else []
     if random_vectors:
         parts.append(long_accumulation(cfg, random_vectors, seed))

@@ -22,12 +22,16 @@ def config_from_dict(d):
     family = d.pop("family", None)
     if family == "minifloat":
         return MinifloatMacConfig.from_dict(d)
+    if family == "mx":
+        from .mx import MXMacConfig
+
+        return MXMacConfig.from_dict(d)
     if family == "float32":
         if set(d) - {"lanes"}:
             raise ValueError(f"The float32 MAC takes only lanes, not {sorted(set(d) - {'lanes'})}")
         return Float32MacConfig(d.get("lanes", 1))
     if family not in (None, "fixed", "shift"):
-        raise ValueError(f"MAC family must be 'fixed', 'shift', 'minifloat' or 'float32', not {family!r}")
+        raise ValueError(f"MAC family must be 'fixed', 'shift', 'minifloat', 'float32' or 'mx', not {family!r}")
     cfg = IntMacConfig.from_dict(d)
     if family is not None and cfg.family != family:
         raise ValueError(f"Family {family!r} disagrees with the weight format {cfg.w!r}")

@@ -21,11 +21,16 @@ The lane count of a unit does not change the result (each block sum is exact),
 so exact mode needs no lanes here.
 """
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
-from ..formats import DynamicFixedPoint, Minifloat
+from ..formats import DynamicFixedPoint, Minifloat, MXFormat
+from .floating import FLOAT32, _f32_trace, f32_bits
+from .lanes import check_lanes
 
-__all__ = ["block_value", "element_frac_bits", "element_ints", "mx_dot"]
+__all__ = ["MXMacConfig", "block_value", "element_frac_bits", "element_ints", "exact_bits", "mx_dot"]
 
 
 def element_frac_bits(element):
@@ -35,6 +40,13 @@ def element_frac_bits(element):
     if isinstance(element, DynamicFixedPoint):
         return element.frac_bits
     raise TypeError(f"MX elements are Minifloat or DynamicFixedPoint formats, not {element!r}")
+
+
+def exact_bits(a_fmt, w_fmt):
+    """Bits (sign included) of the largest exact block sum of two MX formats: at most 53 for float64."""
+    top = a_fmt.element.max_value * 2.0 ** element_frac_bits(a_fmt.element) * \
+        w_fmt.element.max_value * 2.0 ** element_frac_bits(w_fmt.element) * a_fmt.block_size
+    return int(top).bit_length() + 1
 
 
 def element_ints(element, codes):
@@ -68,3 +80,74 @@ def mx_dot(a_codes, a_scales, w_codes, w_scales, a_fmt, w_fmt, bias=None):
     for b in range(values.shape[-1]):
         acc = acc + values[..., b]
     return acc
+
+
+@dataclass(frozen=True)
+class MXMacConfig:
+    """An MX dot-product unit: ``lanes`` = the block size element pairs per cycle, one block per cycle.
+
+    Per cycle it takes one block of each operand (element codes ``a``, ``w`` as
+    ``[cycles, lanes]``) and the two blocks' E8M0 scale codes (``sa``, ``sw``,
+    ``[cycles]``), computes the block's value (steps 1-2 above) and adds it to
+    its float32 accumulator (step 3; ``clear`` restarts the sum, a ``bias``
+    preload enters at ``clear`` as for the float32 MACs). ``out`` is the float32
+    accumulator. Elements: fp4 (e2m1), fp6 (e2m3, e3m2), fp8 e4m3 (fn) or MXINT8;
+    both operands' blocks are of one size.
+    """
+
+    a: MXFormat
+    w: MXFormat
+
+    family = "mx"
+    out = FLOAT32
+    inputs = ("sa", "sw")  # per-cycle ports beyond a, w, valid, clear, bias
+
+    def __post_init__(self):
+        for name in ("a", "w"):
+            fmt = getattr(self, name)
+            if not isinstance(fmt, MXFormat):
+                raise TypeError(f"{name} must be an MXFormat, not {fmt!r}")
+            e = fmt.element
+            if isinstance(e, Minifloat) and (e.inf_nan or e.bits > 8):
+                raise ValueError(f"MX units take fp4, fp6, fp8 e4m3 or int8 elements, not {e.slug} ({name})")
+        if self.a.block_size != self.w.block_size:
+            raise ValueError(f"MX operands pair blocks of one size, not {self.a.block_size} and {self.w.block_size}")
+        check_lanes(self.a.block_size)
+        if exact_bits(self.a, self.w) > 53:
+            raise ValueError(f"{self.a.slug} x {self.w.slug} block sums need {exact_bits(self.a, self.w)} bits, "
+                             "beyond the exact model's 53; MX units take fp4, fp6, fp8 e4m3 or int8 elements")
+
+    @property
+    def lanes(self):
+        return self.a.block_size
+
+    def block_values(self, a, w, sa, sw):
+        """Each cycle's block value, float32 ``[cycles]`` (steps 1-2)."""
+        a, w = torch.as_tensor(np.asarray(a, np.int64)), torch.as_tensor(np.asarray(w, np.int64))
+        a, w = a.reshape(len(a), -1), w.reshape(len(w), -1)
+        qa, fa = element_ints(self.a.element, a)
+        qw, fw = element_ints(self.w.element, w)
+        v = block_value((qa * qw).sum(-1), torch.as_tensor(np.asarray(sa)), torch.as_tensor(np.asarray(sw)), fa, fw)
+        return v.numpy()
+
+    def trace(self, a, w, valid, clear, bias=None, *, sa, sw):
+        """Float32 accumulator bit patterns after each edge (``bias``: float32 bit patterns)."""
+        return f32_bits(_f32_trace(self.block_values(a, w, sa, sw), valid, clear, bias))
+
+    def output(self, acc):
+        return np.asarray(acc, dtype=np.int64)
+
+    def to_dict(self):
+        return {"a": self.a.to_dict(), "w": self.w.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d):
+        from ..formats import from_dict
+
+        unknown = sorted(set(d) - {"a", "w", "lanes"})
+        if unknown or "a" not in d or "w" not in d:
+            raise ValueError(f"MX unit configuration takes a and w (MX formats) and optionally lanes, not {sorted(d)}")
+        cfg = cls(from_dict(d["a"]), from_dict(d["w"]))
+        if d.get("lanes", cfg.lanes) != cfg.lanes:
+            raise ValueError(f"An MX unit's lanes are its block size ({cfg.lanes}), not {d['lanes']!r}")
+        return cfg

@@ -18,7 +18,7 @@ input.
 
 import torch
 
-from ..datapath.mx import block_value, element_ints
+from ..datapath.mx import block_value, element_ints, exact_bits
 from ..formats import MXFormat
 
 __all__ = ["is_mx", "mx_forward"]
@@ -90,6 +90,10 @@ def mx_forward(layer, x):
 
 
 def _exact(f, cg, wg, bias):
+    need = exact_bits(f.input, f.weight)
+    if need > 53:
+        raise NotImplementedError(f"exact mode sums MX blocks exactly in float64 (53 bits); {f.input.slug} x "
+                                  f"{f.weight.slug} block sums need {need} bits: use mode fp32 for these elements")
     a_codes, a_scales = f.input.encode(cg.float(), axis=2)  # [N, G, K, L], [N, G, nb, L]
     w_codes, w_scales = f.weight.encode(wg.float(), axis=-1)  # [G, O, K], [G, O, nb]
     qa, fa = element_ints(f.input.element, a_codes)

@@ -202,3 +202,16 @@ def test_an_mx_config_is_refused_by_export_with_the_reason(tiny_data):
     res = quantize_network(model, data, scheme="mx", mx_element="fp4", widths=Widths(4, 4, 4), log=lambda m: None)
     with pytest.raises(ExportError, match="MX.*not exported yet"):
         export_onnx(res.net, "qonnx", "/nonexistent/never-written.onnx", data.x_val[:1])
+
+
+def test_mx_against_dfp_rows_and_e5m2_only_in_fp32_mode(tiny_data):
+    from ristretto.nn.experiments import MX_ROWS, mx_vs_dfp
+
+    model, data = tiny_data
+    rows = mx_vs_dfp(model, data)
+    assert [r["element"] for r in rows] == ["dfp4", "dfp6", "dfp8"] + [e for e, _ in MX_ROWS]
+    assert all(0 <= r["top1_fp32"] <= 1 and 0 <= r["top1_exact"] <= 1 for r in rows)
+    net, layer = _layer(nn.Conv2d(1, 2, 3), named("float8_e5m2"), 32)
+    set_mode(net, "exact")
+    with pytest.raises(NotImplementedError, match="need 70 bits: use mode fp32"):
+        net(torch.randn(1, 1, 5, 5))

@@ -1,0 +1,168 @@
+"""MX dot-product unit: one block of element pairs per cycle, exact block sum, scales, float32 accumulation.
+
+The datapath is ``ristretto.datapath.mx`` (its docstring states the model):
+each lane's elements become exact integers (``value * 2**f``), their products
+are summed exactly by an adder tree, the block sum times ``2**(sa + sw - 254 -
+fa - fw)`` is rounded once to float32 (nearest even, subnormals, overflow to
+infinity; a NaN scale or a NaN element gives the quiet NaN), and that value
+enters an IEEE binary32 adder (``Float32Adder``) with the running sum.
+"""
+
+import math
+
+import torch
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..datapath import QNAN, tree_depth, tree_reduce
+from ..datapath.mx import MXMacConfig, element_frac_bits
+from ..formats import Minifloat
+from .bits import leading_zeros, round_shift_right
+from .float32_add import Float32Adder
+from .minifloat_mac import unpack_minifloat
+
+__all__ = ["MXMac"]
+
+
+def _element_int(m, code, element, lane, name):
+    """``(q, nan)``: the element's value times ``2**f`` as a signed integer, and whether the code is NaN."""
+    if not isinstance(element, Minifloat):  # MXINT8: the code is the integer
+        return code.as_signed(), Const(0, 1)
+    sign, exp, sig, zero = unpack_minifloat(m, code, element)
+    top = element.max_value * 2.0 ** element_frac_bits(element)
+    mag = Signal(int(top).bit_length(), name=f"{name}mag{lane}")
+    shift = Signal(range(int(top).bit_length() + 1), name=f"{name}shift{lane}")  # exp >= emin always
+    m.d.comb += [shift.eq(exp - element.emin), mag.eq(Mux(zero, 0, sig << shift))]
+    q = Signal(signed(len(mag) + 1), name=f"{name}q{lane}")
+    m.d.comb += q.eq(Mux(sign, -mag, mag))
+    ones = (1 << (element.man_bits + element.exp_bits)) - 1
+    if math.isnan(float(element.decode(torch.tensor([ones]))[0])):  # OCP fp8 e4m3fn: S.1111.111 is NaN
+        return q, code[:element.man_bits + element.exp_bits] == ones
+    return q, Const(0, 1)
+
+
+class MXMac(wiring.Component):
+    """An MX dot-product unit of ``config.lanes`` lanes (the block size): one block per cycle.
+
+    Ports (clock ``clk``, synchronous active-high ``rst``): ``a``, ``w`` (the
+    block's element codes, lane i in bits ``[i*B, (i+1)*B)``), ``sa``, ``sw``
+    (the two blocks' E8M0 scale codes), ``valid`` (the block enters the sum at
+    this edge), ``clear`` (the sum restarts as this block's value if ``valid``,
+    else +0; with ``bias=True`` as ``bias`` plus it, or ``bias``), ``acc`` and
+    ``out`` (the float32 sum's bit pattern). Latency 1.
+    """
+
+    family = "mx"
+
+    def __init__(self, config, *, stages=0, bias=False):
+        self._MustUse__silence = True
+        if not isinstance(config, MXMacConfig):
+            raise TypeError(f"MXMac takes an MXMacConfig, not {config!r}")
+        if stages != 0 or isinstance(stages, bool):
+            raise ValueError(f"MX units have no pipeline stages yet (stages 0), not {stages!r}")
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias must be a bool, not {bias!r}")
+        self._config, self._bias = config, bias
+        self._MustUse__silence = False
+        n = config.lanes
+        ports = {"a": In(n * config.a.element.bits), "w": In(n * config.w.element.bits), "sa": In(8), "sw": In(8),
+                 "valid": In(1), "clear": In(1), "acc": Out(32), "out": Out(32)}
+        if bias:
+            ports["bias"] = In(32)
+        super().__init__(ports)
+
+    config = property(lambda self: self._config)
+    stages = property(lambda self: 0)
+    has_bias = property(lambda self: self._bias)
+    latency = property(lambda self: 1)
+    tree_depth = property(lambda self: tree_depth(self._config.lanes))
+    lanes = property(lambda self: self._config.lanes)
+
+    @property
+    def lane_shapes(self):
+        return {"a": unsigned(self._config.a.element.bits), "w": unsigned(self._config.w.element.bits)}
+
+    def _block_sum(self, m):
+        cfg = self._config
+        ba, bw = cfg.a.element.bits, cfg.w.element.bits
+        products, nans = [], []
+        for i in range(cfg.lanes):
+            qa, na = _element_int(m, self.a[i * ba:(i + 1) * ba], cfg.a.element, i, "a")
+            qw, nw = _element_int(m, self.w[i * bw:(i + 1) * bw], cfg.w.element, i, "w")
+            p = Signal(signed(len(qa) + len(qw)), name=f"product{i}")
+            m.d.comb += p.eq(qa * qw)
+            products.append(p)
+            nans += [na, nw]
+        nodes = iter(range(cfg.lanes))
+
+        def add(x, y):
+            s = Signal(signed(max(len(x), len(y)) + 1), name=f"tree{next(nodes)}")
+            m.d.comb += s.eq(x + y)
+            return s
+
+        total = tree_reduce(products, add)
+        lanesum = Signal.like(total, name="lanesum")
+        m.d.comb += lanesum.eq(total)
+        nan = Signal()
+        m.d.comb += nan.eq(Cat(*nans).any())
+        return lanesum, nan
+
+    def _to_float32(self, m, s, nan):
+        """``s * 2**(sa + sw - 254 - fa - fw)`` rounded once to a float32 bit pattern."""
+        cfg = self._config
+        w = len(s)
+        f = element_frac_bits(cfg.a.element) + element_frac_bits(cfg.w.element)
+        sa, sw = Signal(signed(10)), Signal(signed(10))
+        e = Signal(signed(12))  # the exponent of the integer's LSB
+        m.d.comb += [sa.eq(self.sa), sw.eq(self.sw), e.eq(sa + sw - (254 + f))]
+        neg = s < 0
+        mag = Signal(w)
+        m.d.comb += mag.eq(Mux(neg, -s, s))
+        lz = leading_zeros(m, mag, w)
+        top = Signal(signed(13))  # exponent of the leading one
+        m.d.comb += top.eq(e + (w - 1) - lz)
+        floor = Signal(signed(13))  # the binade of the result (subnormals share -126's)
+        m.d.comb += floor.eq(Mux(top < -126, -126, top))
+        shift = Signal(signed(14))  # right shift from the integer to a 24-bit significand
+        m.d.comb += shift.eq(floor - 23 - e)
+        right = round_shift_right(m, mag, w, Mux(shift < 0, 0, shift)[:12], w + 1)  # w + 1 bits
+        left = Signal(w + 24)
+        m.d.comb += left.eq(mag << Mux(shift < 0, -shift, 0)[:5])  # exact: at most 23 places
+        sig = Signal(max(w + 24, 26))
+        m.d.comb += sig.eq(Mux(shift < 0, left, right))
+        carry = sig[24]  # rounding reached 2**24: one binade up
+        field = Signal(signed(14))
+        m.d.comb += field.eq(Mux(carry | sig[23], floor + 127 + carry, 0))
+        man = Mux(carry, sig[1:24], sig[:23])
+        v = Signal(32, name="block_value")
+        with m.If(nan | (self.sa == 0xFF) | (self.sw == 0xFF)):
+            m.d.comb += v.eq(QNAN)
+        with m.Elif(mag == 0):
+            m.d.comb += v.eq(0)
+        with m.Elif(field >= 0xFF):
+            m.d.comb += v.eq(Cat(Const(0, 23), Const(0xFF, 8), neg))
+        with m.Else():
+            m.d.comb += v.eq(Cat(man, field[:8], neg))
+        return v
+
+    def elaborate(self, platform):
+        m = Module()
+        s, nan = self._block_sum(m)
+        v = self._to_float32(m, s, nan)
+        acc = Signal(32)
+        m.submodules.adder = adder = Float32Adder()
+        base = Mux(self.clear, self.bias, acc) if self._bias else acc
+        m.d.comb += [adder.a.eq(base), adder.b.eq(v)]
+        if self._bias:  # the sum restarts from the bias: one adder, its first operand muxed
+            with m.If(self.valid):
+                m.d.sync += acc.eq(adder.o)
+            with m.Elif(self.clear):
+                m.d.sync += acc.eq(self.bias)
+        else:
+            with m.If(self.clear):
+                m.d.sync += acc.eq(Mux(self.valid, v, 0))
+            with m.Elif(self.valid):
+                m.d.sync += acc.eq(adder.o)
+        m.d.comb += [self.acc.eq(acc), self.out.eq(acc)]
+        return m
