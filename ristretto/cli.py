@@ -426,8 +426,9 @@ def _report(args):
 
 
 _SPEC_HELP = """\
-SPEC is a preset (fixed8, shift8w4, minifloat8, float32) or a JSON file with these keys:
-  family     "fixed" | "shift" | "minifloat" | "float32" (optional for fixed/shift: follows from w)
+SPEC is a preset (fixed8, shift8w4, minifloat8, float32, mxfp8, mxfp4, mxint8) or a JSON file with these keys:
+  family     "fixed" | "shift" | "minifloat" | "float32" | "mx" (optional for fixed/shift: follows from w)
+             mx: a and w are MX formats ({"kind": "mx", "element": {...}, "block_size": 32}), lanes = block size
   a, w, out  formats as JSON (to_dict form), e.g. {"kind": "dfp", "bits": 8, "frac_bits": 4};
              w may be {"kind": "pow2", ...} (barrel shifter); minifloat MACs take {"kind": "minifloat", ...}
   acc_bits   accumulator width, fixed/shift: one product's width .. 53 (default 32)

@@ -51,7 +51,8 @@ def test_json_spec_file(tmp_path):
 
 
 def test_bad_specs():
-    with pytest.raises(ValueError, match=r"^MAC spec must be a preset \(fixed8, shift8w4, minifloat8, float32\) or"):
+    with pytest.raises(ValueError, match=r"^MAC spec must be a preset \(fixed8, shift8w4, minifloat8, float32, "
+                                         r"mxfp8, mxfp4, mxint8\) or"):
         load_spec("fixed9")
     with pytest.raises(ValueError, match=r"^stages must be 0, 1 or 2, not 5$"):
         generate(dict(PRESETS["fixed8"], stages=5), "unused")
