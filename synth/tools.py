@@ -90,7 +90,12 @@ def run(cmd, cwd, log_name, timeout=600):
     """Run ``cmd`` in ``cwd``, keep its output in ``cwd/log_name``; raise ``ToolFailed`` on error."""
     require(cmd[0])
     cwd = Path(cwd)
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ToolFailed(f"{cmd[0]} ran past {timeout} s and was stopped (a design this large needs a faster "
+                         f"machine or fewer lanes); reproduce: cd {shlex.quote(str(cwd))} && "
+                         f"{shlex.join(cmd)}") from None
     log = proc.stdout + proc.stderr
     write_text(cwd / log_name, log)
     if proc.returncode != 0:

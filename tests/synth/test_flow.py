@@ -82,3 +82,11 @@ def test_ice40_fmax_is_the_worst_path_of_any_kind():
     reg_only = ice40_timing("Info: Max frequency for clock 'clk': 137.00 MHz (PASS at 12.00 MHz)\n")
     assert reg_only == {"ice40_fmax_mhz": 137.0, "ice40_fmax_reg_mhz": 137.0}
     assert ice40_timing("") == {"ice40_fmax_mhz": None, "ice40_fmax_reg_mhz": None}
+
+
+def test_a_tool_past_its_time_limit_is_named_not_a_traceback(tmp_path):
+    from ristretto.synth import ToolFailed
+    from ristretto.synth.tools import run
+
+    with pytest.raises(ToolFailed, match=r"^sleep ran past 1 s and was stopped .*reproduce: cd "):
+        run(["sleep", "5"], tmp_path, "slow.log", timeout=1)
