@@ -534,9 +534,10 @@ def _build_parser():
     p.set_defaults(func=_paper)
 
     p = sub.add_parser("report", help="accuracy vs area/delay/power/energy for formats and widths, with charts",
-                       description="Sweep formats and widths: accuracy of the network, and the MAC of its "
-                                   "heaviest layer generated, co-simulated and synthesized. Writes report.json, "
-                                   ".csv, .md, .html and PNG charts; points are cached in OUT/cache.",
+                       description="Sweep formats and widths: accuracy of the network in exact and fp32 mode, "
+                                   "and every distinct layer unit generated, co-simulated, proven and synthesized, "
+                                   "powered on its layer's own data. Writes report.json, .csv, .md, .html and PNG "
+                                   "charts; points and units are cached in OUT/cache.",
                        epilog=_EPILOG_MODEL)
     p.add_argument("--model", help="package.module:factory, TorchScript .pt or ONNX .onnx file (default: the "
                    "built-in LeNet)")

@@ -4,6 +4,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -90,13 +91,23 @@ def run(cmd, cwd, log_name, timeout=600):
     """Run ``cmd`` in ``cwd``, keep its output in ``cwd/log_name``; raise ``ToolFailed`` on error."""
     require(cmd[0])
     cwd = Path(cwd)
-    try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
+    # its own process group: a timeout stops the tool's children too (Yosys runs ABC as a child process)
+    with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            out = None
+        except BaseException:  # Ctrl-C or a kill: the group does not see our SIGINT, so stop it here
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    if out is None:
         raise ToolFailed(f"{cmd[0]} ran past {timeout} s and was stopped (a design this large needs a faster "
                          f"machine or fewer lanes); reproduce: cd {shlex.quote(str(cwd))} && "
                          f"{shlex.join(cmd)}") from None
-    log = proc.stdout + proc.stderr
+    log = out + err
     write_text(cwd / log_name, log)
     if proc.returncode != 0:
         tail = "\n".join(log.strip().splitlines()[-15:])

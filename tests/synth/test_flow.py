@@ -85,8 +85,16 @@ def test_ice40_fmax_is_the_worst_path_of_any_kind():
 
 
 def test_a_tool_past_its_time_limit_is_named_not_a_traceback(tmp_path):
+    import time
+    from pathlib import Path
+
     from ristretto.synth import ToolFailed
     from ristretto.synth.tools import run
 
-    with pytest.raises(ToolFailed, match=r"^sleep ran past 1 s and was stopped .*reproduce: cd "):
-        run(["sleep", "5"], tmp_path, "slow.log", timeout=1)
+    with pytest.raises(ToolFailed, match=r"^sh ran past 1 s and was stopped .*reproduce: cd "):
+        run(["sh", "-c", "sleep 30 & echo $! > child.pid; wait"], tmp_path, "slow.log", timeout=1)
+    time.sleep(0.2)
+    child = (tmp_path / "child.pid").read_text().strip()
+    # the tool's own children are stopped too (Yosys runs ABC as a child): gone, or a zombie left to reap
+    stat = Path(f"/proc/{child}/stat")
+    assert not stat.exists() or stat.read_text().split(")")[-1].split()[0] in ("Z", "X")
