@@ -12,7 +12,6 @@ refutation, ``falsify.py``); on a failed proof a bounded model check from reset
 """
 
 import json
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,7 +20,7 @@ from ..files import write_text
 from ..hw.generate import generate, parse_spec
 from ..hw.reference import reference_verilog
 from .falsify import random_mismatch
-from .tools import ToolFailed, require, run
+from .tools import ToolFailed, ToolTimeout, require, run
 
 __all__ = ["ProofResult", "prove"]
 
@@ -150,7 +149,7 @@ def prove(spec, workdir, *, reference=None, timeout=600):
         left = max(1.0, timeout - (time.perf_counter() - t0))
         run(["yosys", "-q", "-p", _prove_script(SEQ, sum_proven)], workdir, "prove.log", timeout=left)
         proven, cex = True, None
-    except subprocess.TimeoutExpired:
+    except ToolTimeout:  # undecided within the time limit
         proven, cex = None, None
     except ToolFailed as err:
         if "Found" not in str(err) and "unproven" not in str(err):

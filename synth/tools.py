@@ -11,8 +11,8 @@ from pathlib import Path
 from ..errors import InputError
 from ..files import write_text
 
-__all__ = ["DEBIAN_PACKAGES", "ToolFailed", "ToolMissing", "check_liberty", "default_liberty", "local_copy", "require",
-           "run", "tool_versions"]
+__all__ = ["DEBIAN_PACKAGES", "ToolFailed", "ToolMissing", "ToolTimeout", "check_liberty", "default_liberty",
+           "local_copy", "require", "run", "tool_versions"]
 
 DEBIAN_PACKAGES = {"yosys": "yosys", "yosys-abc": "yosys", "sta": "opensta", "nextpnr-ice40": "nextpnr-ice40"}
 OSU018 = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
@@ -24,6 +24,10 @@ class ToolMissing(RuntimeError):
 
 class ToolFailed(RuntimeError):
     """A tool exited with an error; the message holds its log tail and the command to reproduce it."""
+
+
+class ToolTimeout(ToolFailed):
+    """A tool ran past its time limit and was stopped (with its children)."""
 
 
 def require(tool):
@@ -104,7 +108,7 @@ def run(cmd, cwd, log_name, timeout=600):
             os.killpg(proc.pid, signal.SIGKILL)
             raise
     if out is None:
-        raise ToolFailed(f"{cmd[0]} ran past {timeout} s and was stopped (a design this large needs a faster "
+        raise ToolTimeout(f"{cmd[0]} ran past {timeout} s and was stopped (a design this large needs a faster "
                          f"machine or fewer lanes); reproduce: cd {shlex.quote(str(cwd))} && "
                          f"{shlex.join(cmd)}") from None
     log = out + err

@@ -1,7 +1,11 @@
 """Where the report's points run: in this process (``workers=1``) or as Ray tasks.
 
 Ray runs locally by default, on as many worker processes as asked (each task
-one CPU), or on an existing cluster (``ray_address``). Each task computes one
+one CPU), or on an existing cluster (``ray_address``). Workers import this
+package as they find it themselves (never a source tree on the driver's path
+ahead of the installed package); the driver's import paths are appended after
+theirs, so a ``--model package.module`` found from the driver's folder imports
+there too. Each task computes one
 point and returns it with the unit cache entries it wrote and its log lines;
 the caller writes both into its cache, so the driver's cache stays the single
 source of truth even when workers do not share its file system. Each task uses
@@ -40,18 +44,23 @@ def _init_ray(workers, address):
     try:
         if address:  # an existing cluster: its nodes must have this package and the model's code installed
             ray.init(address=address, **kwargs)
-        else:  # workers find this package, and a --model package.module, where this process does
-            ray.init(num_cpus=workers, runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(
-                p for p in sys.path if p)}}, **kwargs)
+        else:  # local workers run this interpreter: this package imports as it does here
+            ray.init(num_cpus=workers, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise ClusterMissing(f"cannot start or reach the Ray cluster{f' at {address!r}' if address else ''}: "
                              f"{err} (check --ray-address, or pass --workers 1)") from None
     return ray, True
 
 
-def _task(fn, context, args, threads):
+def _task(fn, payload, args, threads, paths):
+    import pickle
+
     import torch
 
+    # the driver's import paths after the worker's own (a --model package.module found from the driver's
+    # folder), then the context: its classes import only once those paths are there
+    sys.path.extend(p for p in paths if p not in sys.path)
+    context = pickle.loads(payload)
     torch.set_num_threads(threads)  # the driver's count: the same float sums in the same order
     logs = []
     result = fn(context, *args, log=logs.append)
@@ -75,13 +84,16 @@ def run_jobs(fn, context, jobs, *, workers=1, ray_address=None, done=None, log=p
         return results
     if not jobs:
         return []
+    import pickle
+
     import torch
 
     ray, started = _init_ray(workers, ray_address)
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(_task)
-        ctx = ray.put(context)
-        refs = {remote.remote(fn, ctx, job, torch.get_num_threads()): i for i, job in enumerate(jobs)}
+        ctx = ray.put(pickle.dumps(context))
+        paths = [os.path.abspath(p or os.curdir) for p in sys.path]
+        refs = {remote.remote(fn, ctx, job, torch.get_num_threads(), paths): i for i, job in enumerate(jobs)}
         results, pending = [None] * len(jobs), list(refs)
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)

@@ -48,3 +48,16 @@ def test_ray_points_equal_serial_points_byte_for_byte(tmp_path, lenet, mnist):
     again = sweep(lenet, mnist, out_dir=tmp_path / "ray", workers=1, **dict(kw, log=logs.append))
     assert json.dumps(again.points, sort_keys=True) == json.dumps(serial.points, sort_keys=True)
     assert sum("cached" in m for m in logs) == 3
+
+
+def _unbox(context, x, *, log):
+    return context["box"].v + x
+
+
+def test_workers_import_a_model_module_found_from_the_drivers_path(tmp_path, monkeypatch):
+    """A --model package.module beside the user's working folder: its objects reach the workers."""
+    (tmp_path / "raymods_box.py").write_text("class Box:\n    def __init__(self, v):\n        self.v = v\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import raymods_box
+
+    assert run_jobs(_unbox, {"box": raymods_box.Box(7)}, [(1,), (2,)], workers=2, log=lambda m: None) == [8, 9]
