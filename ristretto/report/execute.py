@@ -2,11 +2,11 @@
 
 Ray runs locally by default, on as many worker processes as asked (each task
 one CPU), or on an existing cluster (``ray_address``). Workers import this
-package as they find it themselves (never a source tree on the driver's path
-ahead of the installed package); the driver's import paths are appended after
-theirs, so a ``--model package.module`` found from the driver's folder imports
-there too. Each task computes one
-point and returns it with the unit cache entries it wrote and its log lines;
+package from where the driver imports it (Ray starts them in the driver's
+folder, which would let a source checkout shadow the installed package), and
+the driver's import paths are appended to theirs, so a ``--model
+package.module`` found from the driver's folder imports there too. Each task
+computes one point and returns it with the unit cache entries it wrote and its log lines;
 the caller writes both into its cache, so the driver's cache stays the single
 source of truth even when workers do not share its file system. Each task uses
 the driver's torch thread count, so a point is the same number for number
@@ -52,21 +52,6 @@ def _init_ray(workers, address):
     return ray, True
 
 
-def _task(fn, payload, args, threads, paths):
-    import pickle
-
-    import torch
-
-    # the driver's import paths after the worker's own (a --model package.module found from the driver's
-    # folder), then the context: its classes import only once those paths are there
-    sys.path.extend(p for p in paths if p not in sys.path)
-    context = pickle.loads(payload)
-    torch.set_num_threads(threads)  # the driver's count: the same float sums in the same order
-    logs = []
-    result = fn(context, *args, log=logs.append)
-    return result, logs
-
-
 def run_jobs(fn, context, jobs, *, workers=1, ray_address=None, done=None, log=print):
     """Run ``fn(context, *job, log=...)`` for each job; return the results in job order.
 
@@ -84,16 +69,36 @@ def run_jobs(fn, context, jobs, *, workers=1, ray_address=None, done=None, log=p
         return results
     if not jobs:
         return []
-    import pickle
-
     import torch
 
     ray, started = _init_ray(workers, ray_address)
     try:
-        remote = ray.remote(num_cpus=1, max_retries=0)(_task)
-        ctx = ray.put(pickle.dumps(context))
+        from ray import cloudpickle
+
+        import ristretto
+
+        def task(payload, args, threads, paths, home):
+            # Defined here, so it travels by value and runs before anything of this package is imported:
+            # a worker starts in the driver's folder, which Ray puts first on its path; from a source checkout
+            # that would shadow the installed package. So this package comes from where the driver imports
+            # it, then the worker's own paths, then the driver's (a --model package.module beside the user).
+            import sys
+
+            import torch
+            from ray import cloudpickle
+
+            sys.path[:] = [home] + [p for p in sys.path if p != home]
+            sys.path.extend(p for p in paths if p not in sys.path)
+            job_fn, ctx = cloudpickle.loads(payload)
+            torch.set_num_threads(threads)  # the driver's count: the same float sums in the same order
+            logs = []
+            return job_fn(ctx, *args, log=logs.append), logs
+
+        remote = ray.remote(num_cpus=1, max_retries=0)(task)
+        payload = ray.put(cloudpickle.dumps((fn, context)))
         paths = [os.path.abspath(p or os.curdir) for p in sys.path]
-        refs = {remote.remote(fn, ctx, job, torch.get_num_threads(), paths): i for i, job in enumerate(jobs)}
+        home = os.path.dirname(os.path.dirname(os.path.abspath(ristretto.__file__)))
+        refs = {remote.remote(payload, job, torch.get_num_threads(), paths, home): i for i, job in enumerate(jobs)}
         results, pending = [None] * len(jobs), list(refs)
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
