@@ -68,13 +68,14 @@ def _layer_macs(net, x):
 
 
 def wilson(k, n, z=1.96):
-    """The Wilson score 95% interval ``(lo, hi)`` of a proportion ``k / n``."""
+    """The Wilson score 95% interval ``(lo, hi)`` of a proportion ``k / n`` (it always holds ``k / n``: at
+    ``k = n`` the formula's upper end is 1 only up to a rounding error)."""
     if n == 0:
         return 0.0, 1.0
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 _RANK = {"FAILED": 0, "simulated": 1, "proven": 2}
@@ -237,8 +238,8 @@ def _point(model, data, stats_net, stats, scheme, width, *, finetune_epochs, bui
         return None
     weights = sum(q.inner.weight.numel() * q.formats.weight.bits for q in layers.values())
     n_val = len(data.x_val)
-    lo, hi = wilson(round(top1_exact * n_val), n_val)
     top1 = top1_exact if unit_options["mode"] == "exact" else top1_fp32
+    lo, hi = wilson(round(top1 * n_val), n_val)  # the interval of the accuracy the table and charts show
     point = {"format": scheme, "width": width, "a_bits": width, "w_bits": w_bits, "top1": top1,
              "top1_exact": top1_exact, "top1_fp32": top1_fp32, "top1_lo": lo, "top1_hi": hi,
              "validation_size": n_val, "overflows": overflows, "finetuned": bool(finetune_epochs),

@@ -166,6 +166,10 @@ def test_wilson_interval():
     lo, hi = wilson(970, 1000)
     assert 0.957 < lo < 0.958 and 0.978 < hi < 0.979  # Wilson, 97.0% of 1,000: 95.75-97.89%
     assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0 and wilson(0, 0) == (0.0, 1.0)
+    for n in (6, 11, 21, 100, 1000):  # the interval always holds the proportion (charts draw k/n minus its ends)
+        for k in (0, 1, n // 3, n - 1, n):
+            lo, hi = wilson(k, n)
+            assert lo <= k / n <= hi
 
 
 def test_the_front_does_not_claim_what_the_noise_hides():
