@@ -52,15 +52,22 @@ def exhaustive_pairs(cfg):
     With N lanes, lane i sees all pairs too, rotated by a different offset, so
     each cycle sums N different pairs through the adder tree.
     """
-    a_codes, w_codes = cfg.a.codes().numpy(), cfg.w.codes().numpy()
+    a, w = _rotated_pairs(cfg.a.codes().numpy(), cfg.w.codes().numpy(), _lanes(cfg))
+    n = len(a)
+    return {"a": a, "w": w, "valid": np.ones(n, np.int8), "clear": np.ones(n, np.int8)}
+
+
+def _rotated_pairs(a_codes, w_codes, lanes):
+    """Every (a, w) code pair once per lane: ``[pairs]`` codes, or ``[pairs, lanes]`` with lane i rotated by
+    its own offset (each cycle sums different pairs through the adder tree)."""
     a, w = np.meshgrid(a_codes, w_codes, indexing="ij")
     a, w = a.ravel(), w.ravel()
-    n, lanes = a.size, _lanes(cfg)
+    n = a.size
     if lanes > 1:
         shifts = [(i * (n // lanes + 7919)) % n for i in range(lanes)]
         a = np.stack([np.roll(a, s) for s in shifts], 1)
         w = np.stack([np.roll(w, s) for s in shifts], 1)
-    return {"a": a, "w": w, "valid": np.ones(n, np.int8), "clear": np.ones(n, np.int8)}
+    return a, w
 
 
 def long_accumulation(cfg, n, seed, mean_length=256):
@@ -96,12 +103,9 @@ def mx_stimulus(cfg, *, exhaustive=True, random_vectors=65536, seed=0):
     rng = np.random.default_rng(seed)
     lanes, parts = cfg.lanes, []
     if exhaustive:
-        a = np.arange(2**cfg.a.element.bits)
-        w = np.arange(2**cfg.w.element.bits)
-        a, w = (g.ravel() for g in np.meshgrid(a, w, indexing="ij"))
-        n = a.size
-        shifts = [(i * (n // lanes + 7919)) % n for i in range(lanes)]
-        a, w = np.stack([np.roll(a, s) for s in shifts], 1), np.stack([np.roll(w, s) for s in shifts], 1)
+        a, w = _rotated_pairs(np.arange(2**cfg.a.element.bits), np.arange(2**cfg.w.element.bits), lanes)
+        n = len(a)
+        a, w = a.reshape(n, -1), w.reshape(n, -1)  # [cycles, lanes], one lane too
         parts.append({"a": a, "w": w, "valid": np.ones(n, np.int8), "clear": np.ones(n, np.int8),
                       "sa": np.full(n, 127), "sw": np.full(n, 127)})
     if random_vectors:
