@@ -359,6 +359,8 @@ def _hw_synth(args):
         rows.append(("iCE40 HX8K", f"{fig['ice40_luts']} LUT4, {fig['ice40_carries']} carries, "
                                    f"fmax {fig['ice40_fmax_mhz']} MHz over every path, pins included "
                                    f"({fig['ice40_fmax_reg_mhz']} MHz register to register)"))
+    elif fig.get("ice40_skipped") not in (None, "not asked"):
+        rows.append(("iCE40 HX8K", f"not placed: {fig['ice40_skipped']}"))
     for k, v in rows:
         print(f"{k:<24}{v}")
     print("tools: " + "; ".join(fig["tools"].values()))
@@ -391,9 +393,11 @@ def _report(args):
     from .options import check_int, check_positive, name_list
     from .report import sweep, write_report
     from .report.execute import default_workers
+    from .report.sweep import check_mx_widths
 
-    formats = name_list("--formats", args.formats, ("dfp", "fixed", "minifloat", "pow2"))
+    formats = name_list("--formats", args.formats, ("dfp", "fixed", "minifloat", "pow2", "mx"))
     widths = args.widths
+    check_mx_widths(formats, widths)
     check_int("--finetune-epochs", args.finetune_epochs, 0, 1000)
     check_int("--verify-vectors", args.verify_vectors, 1, 10_000_000)
     from .datapath import ACCUMULATORS, MAX_LANES
@@ -544,7 +548,8 @@ def _build_parser():
     p.add_argument("--weights", help="state_dict or checkpoint for --model")
     p.add_argument("--data", help="dataset (default: built-in MNIST); see 'ristretto quantize --help'")
     p.add_argument("--formats", default="dfp,minifloat,pow2",
-                   help="comma-separated schemes from dfp, fixed, minifloat, pow2 (default dfp,minifloat,pow2)")
+                   help="comma-separated schemes from dfp, fixed, minifloat, pow2, mx (default dfp,minifloat,pow2; "
+                   "mx: OCP MX at widths 4, 6, 8 = fp4, fp6 e2m3, fp8 e4m3 elements, blocks of 32, 32-lane units)")
     p.add_argument("--widths", type=_widths_arg, default=[4, 6, 8, 10, 12, 16],
                    help="comma-separated word widths in 2..16 (default 4,6,8,10,12,16; pow2 weights use at most 5)")
     p.add_argument("--finetune-epochs", type=int, default=0, help="fine-tuning epochs per point (default 0)")

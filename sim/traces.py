@@ -6,6 +6,9 @@ the one exact mode computes with): the input codes and weight codes in the
 unit's order (input channel, kernel row, kernel column), ``lanes`` per cycle
 (the last cycle zero-padded), the bias preloaded at ``clear``. The expected
 output codes are those of the network's ``exact`` mode with the same lanes.
+An MX layer's unit takes one block per cycle (``ristretto.datapath.mx``): each
+cycle carries a block's element codes and the two blocks' scale codes (``sa``,
+``sw``); its output is the float32 accumulator's bit pattern.
 """
 
 from dataclasses import dataclass
@@ -96,6 +99,7 @@ def _picks(rng, cols, w, channels):
 def network_traces(net, x, *, channels=2, seed=0):
     """``[LayerTrace]`` for every quantized, ungrouped layer of a configured network (formats, lanes,
     accumulators set) on the inputs ``x``: ``channels`` random output channels per layer, every position."""
+    from ..datapath.mx import MXMacConfig
     from ..nn.exact import mac_operands, unit_of
 
     rng = np.random.default_rng(seed)
@@ -103,6 +107,11 @@ def network_traces(net, x, *, channels=2, seed=0):
     for name, (layer, inp, y) in _capture(net, x, "exact").items():
         f, m = layer.formats, layer.inner
         cfg = unit_of(layer)
+        if cfg is None:
+            continue
+        if isinstance(cfg, MXMacConfig):
+            traces.append(_mx_trace(name, layer, inp, y, rng, channels))
+            continue
         cols, w = mac_operands(layer, f.input.encode(inp), f.weight.encode(m.weight.detach()))  # [N, K, L], [O, K]
         out_codes = f.output.encode(y).reshape(y.shape[0], y.shape[1], -1)
         bias = bias_preload(cfg, f.bias, m.bias)
@@ -114,6 +123,35 @@ def network_traces(net, x, *, channels=2, seed=0):
         spec = {"family": cfg.family, **cfg.to_dict(), "stages": 0, "bias": True}
         traces.append(LayerTrace(name, spec, stim))
     return traces
+
+
+def _mx_trace(name, layer, inp, y, rng, channels):
+    """An MX layer's trace: each dot product's blocks (codes ``[cycles, block]``, scales ``sa``, ``sw``), the
+    float32 bias preloaded at ``clear``, exact mode's float32 output."""
+    from ..datapath import f32_bits
+    from ..nn.mx import _operands
+
+    f, m = layer.formats, layer.inner
+    cg, wg, _, _ = _operands(layer, inp)  # [N, 1, K, L], [1, O, K] (ungrouped)
+    a_codes, a_scales = f.input.encode(cg[:, 0].float(), axis=1)  # [N, K, L], [N, blocks, L]
+    w_codes, w_scales = f.weight.encode(wg[0].float(), axis=-1)  # [O, K], [O, blocks]
+    bs, k = f.weight.block_size, wg.shape[2]
+    blocks, pad = chunks(k, bs)
+    block = lambda c: np.concatenate([c.numpy().astype(np.int64), np.zeros(pad, np.int64)]).reshape(blocks, bs)  # noqa: E731
+    picks = _picks(rng, a_codes, w_codes, channels)
+    bias = f32_bits(m.bias.detach().float().numpy()) if m.bias is not None else np.zeros(w_codes.shape[0], np.int64)
+    out = f32_bits(y.float().reshape(y.shape[0], y.shape[1], -1).numpy())
+    stim = {"a": np.concatenate([block(a_codes[n, :, pos]) for n, o, pos in picks]),
+            "w": np.concatenate([block(w_codes[o]) for n, o, pos in picks]),
+            "sa": np.concatenate([a_scales[n, :, pos].numpy() for n, o, pos in picks]).astype(np.int64),
+            "sw": np.concatenate([w_scales[o].numpy() for n, o, pos in picks]).astype(np.int64),
+            "valid": np.ones(blocks * len(picks), np.int8),
+            "clear": np.tile(np.eye(1, blocks, dtype=np.int8)[0], len(picks)),
+            "ends": np.arange(1, len(picks) + 1) * blocks - 1,
+            "bias": np.repeat([int(bias[o]) for n, o, pos in picks], blocks).astype(np.int64),
+            "network_out": np.array([int(out[n, o, pos]) for n, o, pos in picks], dtype=np.int64)}
+    spec = {"family": "mx", "a": f.input.to_dict(), "w": f.weight.to_dict(), "stages": 0, "bias": True}
+    return LayerTrace(name, spec, stim)
 
 
 def float32_traces(net, x, *, channels=2, seed=0):

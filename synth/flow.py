@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..hw.generate import generate
 from ..options import check_positive
-from .ice40 import ice40_figures
+from .ice40 import ICE40_IO, ice40_figures
 from .sta import timing_and_power
 from .tools import check_liberty, default_liberty, tool_versions
 from .yosys import synthesize
@@ -19,7 +19,8 @@ def synth_figures(spec, workdir, *, liberty=None, clock_mhz=100.0, activity=None
     Keys: ``area_um2``, ``cells``, ``delay_ns``, ``fmax_mhz``, ``power_mw``,
     ``energy_pj``, ``clock_mhz``, ``transistors``, ``logic_depth``,
     ``ice40_luts``, ``ice40_fmax_mhz`` (worst path of any kind, pins included) and
-    ``ice40_fmax_reg_mhz`` (register to register) (``None`` when ``ice40=False``),
+    ``ice40_fmax_reg_mhz`` (register to register) (``None`` when ``ice40=False`` or when the unit has more pins
+    than the device's I/O; ``ice40_skipped`` then says why),
     ``module``, ``liberty`` and ``tools`` (versions); ``lanes``,
     ``area_um2_per_mac`` and ``energy_pj_per_mac`` (the unit's area and energy
     per cycle divided by its lanes: one cycle does ``lanes`` MACs).
@@ -42,10 +43,13 @@ def synth_figures(spec, workdir, *, liberty=None, clock_mhz=100.0, activity=None
     top, lanes = manifest["module"], manifest.get("lanes", 1)
     fig = synthesize(v_path, top, liberty, workdir)
     fig.update(timing_and_power(fig.pop("netlist"), top, liberty, workdir, clock_mhz=clock_mhz, activity=activity))
-    if ice40:
-        fig.update(ice40_figures(v_path, top, workdir))
+    pins = sum(manifest["ports"].values())
+    if ice40 and pins <= ICE40_IO:
+        fig.update(ice40_figures(v_path, top, workdir), ice40_skipped=None)
     else:
-        fig.update(ice40_luts=None, ice40_fmax_mhz=None, ice40_fmax_reg_mhz=None)
+        fig.update(ice40_luts=None, ice40_fmax_mhz=None, ice40_fmax_reg_mhz=None,
+                   ice40_skipped="not asked" if not ice40 else
+                   f"the unit has {pins} pins, more than the {ICE40_IO} I/O of the HX8K CT256")
     fig.update(module=top, liberty=liberty.name, tools=tool_versions(), lanes=lanes,
                area_um2_per_mac=fig["area_um2"] / lanes, energy_pj_per_mac=fig["energy_pj"] / lanes)
     return fig

@@ -5,7 +5,9 @@ from pathlib import Path
 
 from .tools import local_copy, run
 
-__all__ = ["ice40_figures", "ice40_timing"]
+__all__ = ["ICE40_IO", "ice40_figures", "ice40_timing"]
+
+ICE40_IO = 206  # user I/O pins of the iCE40 HX8K in the CT256 package
 
 
 def ice40_figures(verilog, top, workdir):

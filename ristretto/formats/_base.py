@@ -27,8 +27,8 @@ def signed_slug(k):
 
 
 def _as_tensor(x, what):
-    if isinstance(x, torch.Tensor):
-        return x, lambda t: t
+    if isinstance(x, torch.Tensor):  # quantizing is not differentiable: the nn layers pass gradients straight through
+        return x.detach(), lambda t: t
     if isinstance(x, np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(x)), lambda t: t.cpu().numpy()
     raise TypeError(f"{what} must be a torch.Tensor or a numpy.ndarray, not {type(x).__name__}")

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..datapath import IntMacConfig, MinifloatMacConfig, bias_preload, is_fixed_sum, layer_unit, tree_reduce_stream
+from ..datapath.mx import MXMacConfig
 from ..formats import Minifloat, MXFormat, PowerOfTwo
 
 __all__ = ["exact_forward", "fan_in", "integer_terms", "mac_operands", "unit_of"]
@@ -32,11 +33,19 @@ def unit_of(layer, **overrides):
     """The unit (MAC configuration) that computes ``layer`` in exact mode, or None (float32 tree, no unit).
 
     Options come from the layer (``acc_bits``, ``overflow``, ``accumulator``,
-    ``lanes``); ``overrides`` replace them.
+    ``lanes``); ``overrides`` replace them. An MX layer's unit is an
+    ``MXMacConfig`` (lanes = the block size; the options do not apply), or None
+    when only one operand is MX (fp32 mode with float activations).
+
+    Raises
+    ------
+    ValueError
+        For formats no unit takes (e.g. MX e5m2 elements, whose block sums need 70 bits).
     """
     f, m = layer.formats, layer.inner
     if isinstance(f.weight, MXFormat) or isinstance(f.input, MXFormat):
-        return None  # ristretto.nn.mx computes MX layers; no unit is generated for them yet
+        both = isinstance(f.weight, MXFormat) and isinstance(f.input, MXFormat)
+        return MXMacConfig(f.input, f.weight) if both else None  # computed by ristretto.nn.mx
     opts = {"acc_bits": layer.acc_bits, "overflow": layer.overflow, "accumulator": layer.accumulator,
             "lanes": layer.lanes, **overrides}
     return layer_unit(f.input, f.weight, f.output, fan_in=fan_in(layer),

@@ -6,7 +6,8 @@ writes the PNG and the page that embeds it from the same bytes.
 
 __all__ = ["figures", "pareto", "png", "resolved"]
 
-COLORS = {"float32": "#444444", "dfp": "#1f77b4", "fixed": "#9467bd", "minifloat": "#ff7f0e", "pow2": "#2ca02c"}
+COLORS = {"float32": "#444444", "dfp": "#1f77b4", "fixed": "#9467bd", "minifloat": "#ff7f0e", "pow2": "#2ca02c",
+          "mx": "#d62728"}
 
 
 def pareto(points, cost):
@@ -118,9 +119,10 @@ def _widths(points):
     base = [p for p in points if p["format"] == "float32"]
     if base:
         ax.axhline(100 * base[0]["top1"], color="#444444", ls=":", label="float32")
-    ax.set_xlabel("word width (bits)")
+    mx = any(p["format"] == "mx" for p in points)
+    ax.set_xlabel("word width (bits)" + ("; mx: element width (+ an 8-bit scale per 32)" if mx else ""))
     ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_title("Accuracy vs word width (paper Fig. 3)")
+    ax.set_title("Accuracy vs word width (paper Fig. 3)" + (": per-layer scales vs per-block MX" if mx else ""))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -14,10 +14,13 @@ from pathlib import Path
 import torch
 
 from .. import __version__
+from ..errors import InputError
 from ..files import write_json, write_text
 from ..progress import Progress
 
-__all__ = ["POINT_FIELDS", "Report", "fingerprint", "sweep"]
+__all__ = ["MX_WIDTHS", "POINT_FIELDS", "Report", "check_mx_widths", "fingerprint", "sweep"]
+
+MX_WIDTHS = (4, 6, 8)  # element widths of the MX points: fp4 (e2m1), fp6 (e2m3), fp8 (e4m3)
 
 POINT_FIELDS = ("format", "width", "a_bits", "w_bits", "top1", "top1_lo", "top1_hi", "top1_exact", "top1_fp32",
                 "overflows", "validation_size", "finetuned", "lanes", "acc_bits", "units", "area_um2",
@@ -29,6 +32,13 @@ POINT_FIELDS = ("format", "width", "a_bits", "w_bits", "top1", "top1_lo", "top1_
 UNIT_FIELDS = ("area_um2", "cells", "delay_ns", "fmax_mhz", "power_mw", "energy_pj", "clock_mhz", "transistors",
                "logic_depth", "ice40_luts", "ice40_fmax_mhz", "ice40_fmax_reg_mhz", "module", "lanes",
                "area_um2_per_mac", "energy_pj_per_mac")
+
+
+def check_mx_widths(formats, widths):
+    """Refuse ``mx`` among ``formats`` when no width is an MX element's (``MX_WIDTHS``)."""
+    if "mx" in formats and not set(widths) & set(MX_WIDTHS):
+        raise InputError(f"--formats mx needs an MX element width ({', '.join(map(str, MX_WIDTHS))}) in --widths, "
+                         f"not {', '.join(map(str, widths))}")
 
 
 def fingerprint(model, data):
@@ -49,6 +59,18 @@ def _unit_spec(layer):
 
     cfg = unit_of(layer)
     return None if cfg is None else {"family": cfg.family, **cfg.to_dict(), "stages": 0}
+
+
+def _weight_bits(layer):
+    """Bits that store the layer's weights: one code per weight, plus one 8-bit E8M0 scale per MX block."""
+    from ..formats import MXFormat
+    from ..nn.exact import fan_in
+
+    fmt, n = layer.formats.weight, layer.inner.weight.numel()
+    if not isinstance(fmt, MXFormat):
+        return n * fmt.bits
+    k = fan_in(layer)  # blocks run along each output's dot product
+    return n * fmt.bits + (n // k) * -(-k // fmt.block_size) * 8
 
 
 def _layer_macs(net, x):
@@ -226,17 +248,17 @@ def _point(model, data, stats_net, stats, scheme, width, *, finetune_epochs, bui
         q.accumulator, q.lanes = unit_options["accumulator"], unit_options["lanes"]
     sizing = size_accumulators(net, calibration_batches(data.x_train), acc_bits, observe=acc_bits == "observed")
     top1_fp32, top1_exact, overflows = _accuracies(net, data)
-    specs = {n: _unit_spec(q) for n, q in layers.items()}
-    if any(s is None for s in specs.values()):
-        log(f"    no unit is generated for the formats of {scheme}{width} "
-            f"(layers {', '.join(n for n, s in specs.items() if s is None)})")
-        return None
     try:
+        specs = {n: _unit_spec(q) for n, q in layers.items()}
+        if any(s is None for s in specs.values()):
+            log(f"    no unit is generated for the formats of {scheme}{width} "
+                f"(layers {', '.join(n for n, s in specs.items() if s is None)})")
+            return None
         units_of = {n: _unit(s, unit_cache, build_dir, verify_vectors, ice40, log) for n, s in specs.items()}
     except ValueError as err:  # a format combination the MAC generator refuses
         log(f"    no MAC for {scheme}{width}: {err}")
         return None
-    weights = sum(q.inner.weight.numel() * q.formats.weight.bits for q in layers.values())
+    weights = sum(_weight_bits(q) for q in layers.values())
     n_val = len(data.x_val)
     top1 = top1_exact if unit_options["mode"] == "exact" else top1_fp32
     lo, hi = wilson(round(top1 * n_val), n_val)  # the interval of the accuracy the table and charts show
@@ -311,8 +333,12 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8,
     width), minifloats summed by ``accumulator`` (``auto``: exact fixed point for
     operands of at most 8 bits), ``lanes`` lanes (the float32 baseline stays one
     MAC: Yosys runs out of memory on multi-lane float32 units on this machine).
-    Each unit is co-simulated, proven where it has a naive reference, and
-    synthesized once (cached by its spec). Accuracy is measured in both modes;
+    ``mx`` points are OCP MX with the element of each width in ``MX_WIDTHS``
+    (4: fp4 e2m1, 6: fp6 e2m3, 8: fp8 e4m3; other widths are skipped), blocks of
+    32 and one 32-lane MX unit per layer (``ristretto.datapath.mx``; ``lanes``,
+    ``acc_bits`` and ``accumulator`` do not apply); their weight bits include the
+    8-bit scale of every block. Each unit is co-simulated, proven where it has a
+    naive reference, and synthesized once (cached by its spec). Accuracy is measured in both modes;
     ``top1`` is that of ``mode`` (``exact``: as the hardware computes).
 
     Points run in this process (``workers=1``) or as Ray tasks (``workers`` local
@@ -331,23 +357,25 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8,
     from ..nn.data import calibration_batches
     from ..nn.ranges import calibrate
     from ..synth import default_liberty, tool_versions
+    from ..synth.yosys import FLOW
     from .execute import run_jobs
 
+    check_mx_widths(formats, widths)
     out_dir = Path(out_dir)
     cache = out_dir / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     (out_dir / "build").mkdir(exist_ok=True)
     # a build folder of this run's own: two runs on one --out never share tool work files
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=out_dir / "build")).resolve()
-    base_key = {"model": fingerprint(model, data), "tools": tool_versions(), "version": __version__,
+    base_key = {"model": fingerprint(model, data), "tools": tool_versions(), "flow": FLOW, "version": __version__,
                 "finetune_epochs": finetune_epochs, "verify_vectors": verify_vectors, "ice40": ice40,
                 "acc_bits": acc_bits, "accumulator": accumulator, "lanes": lanes,
                 "proof": PROOF_TIMEOUT, "fold_bn": fold_bn, "mode": mode, "fields": POINT_FIELDS,
                 "clock_mhz": clock_mhz}
-    unit_key = {k: base_key[k] for k in ("tools", "version", "verify_vectors", "ice40", "proof", "clock_mhz")}
+    unit_key = {k: base_key[k] for k in ("tools", "flow", "version", "verify_vectors", "ice40", "proof", "clock_mhz")}
     stats_net = wrap_model(model, fold_bn=fold_bn)
     stats = calibrate(stats_net, calibration_batches(data.x_train))
-    jobs = [("float32", 32)] + [(f, w) for f in formats for w in widths]
+    jobs = [("float32", 32)] + [(f, w) for f in formats for w in widths if f != "mx" or w in MX_WIDTHS]
     paths, points, todo = {}, {}, []
     for i, (scheme, width) in enumerate(jobs, 1):
         key = hashlib.sha256(json.dumps({**base_key, "format": scheme, "width": width}, sort_keys=True).encode())
@@ -428,7 +456,12 @@ def _meta(points, model_name, data, liberty, clock_mhz, mode, lanes, acc_bits, a
                     "proven against its naive reference where one exists, synthesized. Area: the sum of the distinct "
                     "units. Energy per inference = sum over layers of (MACs of the layer on one input) x (energy per "
                     "MAC of its unit: power on that layer's data x clock period / lanes). Weight memory = sum "
-                    "of weight codes x their width."}
+                    "of weight codes x their width (MX: plus an 8-bit scale per block)."
+                    + (" MX points (width = element width: 4 fp4 e2m1, 6 fp6 e2m3, 8 fp8 e4m3): blocks of 32 along "
+                       "each dot product with E8M0 scales, bias and output float32; one 32-lane MX unit per layer "
+                       "(a block per cycle, exact block sum, float32 accumulation); lanes and accumulator options do "
+                       "not apply; co-simulated (no naive reference to prove against)."
+                       if any(p["format"] == "mx" for p in points) else "")}
 
 
 _REQUIRED = ("format", "width", "top1", "top1_exact", "area_um2", "energy_pj_per_mac", "energy_nj_per_inference",

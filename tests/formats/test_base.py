@@ -171,3 +171,20 @@ def test_container_and_dtype_errors_echo_the_bad_input():
         fmt.quantize(torch.zeros(1), rounding="log")
     with pytest.raises(TypeError, match=r"^Generator must be None, an int seed or a torch.Generator, not 'x'$"):
         fmt.quantize(torch.zeros(1), rounding="stochastic", generator="x")
+
+
+@pytest.mark.parametrize("fmt", [DynamicFixedPoint(8, 6), PowerOfTwo(4, -6, 0), Minifloat(4, 3), "mx_int8", "mx_fp4"],
+                         ids=str)
+def test_a_tensor_that_requires_grad_quantizes_and_encodes_as_its_values_do(fmt):
+    """A model's parameter (requires_grad) is quantized as its detached values: quantizing is not differentiable
+    (the nn layers pass gradients straight through); DFP's in-place kernels used to raise deep inside torch."""
+    from ristretto.formats import MXFormat, named
+
+    fmt = {"mx_int8": MXFormat(DynamicFixedPoint(8, 6)), "mx_fp4": MXFormat(named("float4_e2m1fn"))}.get(fmt, fmt)
+    x = torch.randn(3, 40, generator=torch.Generator().manual_seed(0)) * 0.5
+    p = torch.nn.Parameter(x.clone())
+    q = fmt.quantize(p)
+    assert not q.requires_grad and torch.equal(q, fmt.quantize(x))
+    enc, ref = fmt.encode(p), fmt.encode(x)
+    for a, b in zip(enc if isinstance(enc, tuple) else [enc], ref if isinstance(ref, tuple) else [ref], strict=True):
+        assert torch.equal(a, b)

@@ -1,6 +1,7 @@
 """The report on a tiny configuration: points, cache, files, Pareto front."""
 
 import json
+import re
 
 import pytest
 
@@ -35,6 +36,33 @@ def test_report_tiny_and_cached(tmp_path, capsys):
     assert main(args[:4] + ["4,5"] + args[5:]) == 0
     err = capsys.readouterr().err
     assert err.count("cached") == 2 and "dfp 5 bits: accuracy" in err
+
+
+def test_report_with_mx_points(tmp_path, lenet):
+    """``--formats mx``: a point per MX element width (5 is none: skipped), one 32-lane MX unit co-simulated and
+    synthesized, powered on the layers' real blocks, weight memory with an 8-bit scale per block of 32."""
+    from ristretto.nn import quant_layers
+    from ristretto.nn.convert import wrap_model
+
+    assert main(["report", "--formats", "mx", "--widths", "4,5", "--verify-vectors", "200", "--no-ice40",
+                 "--workers", "1", "--out", str(tmp_path)]) == 0
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert [(p["format"], p["width"]) for p in rep["points"]] == [("float32", 32), ("mx", 4)]
+    mx = rep["points"][1]
+    assert mx["units"] == 1 and mx["lanes"] == 32 and mx["mac_spec"]["family"] == "mx"
+    assert mx["mac_spec"]["a"]["element"]["man_bits"] == 1 and mx["verified"] == "simulated"
+    assert mx["activity"] == "data" and mx["area_um2_per_mac"] == mx["area_um2"] / 32
+    bits = 0
+    for q in quant_layers(wrap_model(lenet)).values():
+        w = q.inner.weight
+        bits += w.numel() * 4 + w.shape[0] * -(-w[0].numel() // 32) * 8
+    assert mx["weight_bits"] == bits == 1_722_000 + 13_480 * 8
+    assert abs(mx["top1_exact"] - mx["top1_fp32"]) < 0.01 and mx["top1"] > 0.9
+    assert "MX points" in rep["meta"]["note"]
+    with pytest.raises(SystemExit, match=re.escape("--formats mx needs an MX element width (4, 6, 8) in --widths, "
+                                                   "not 10, 12")):
+        main(["report", "--formats", "dfp,mx", "--widths", "10,12", "--out", str(tmp_path / "x")])
+    assert not (tmp_path / "x").exists()  # refused before any work
 
 
 def test_report_rejects_bad_widths(tmp_path, capsys):

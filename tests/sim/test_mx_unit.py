@@ -102,3 +102,26 @@ def test_mx_unit_configs_refuse_what_the_model_cannot_state():
         MXMacConfig(MXFormat(named("float8_e5m2")), MXFormat(named("float8_e5m2")))
     with pytest.raises(ValueError, match="blocks of one size"):
         MXMacConfig(MXFormat(named("float4_e2m1fn"), 8), MXFormat(named("float4_e2m1fn"), 16))
+
+
+@pytest.mark.parametrize("element", ["fp4", "int8"])
+def test_network_traces_of_an_mx_network_match_exact_mode_on_every_layer(tmp_path, lenet, mnist, element):
+    """``network_traces`` (what the report powers each unit with) gives an MX layer's real blocks and scales;
+    the unit ends every traced dot product on exact mode's float32 output, on every LeNet layer."""
+    from ristretto.sim.traces import network_traces
+
+    from ristretto.nn import quant_layers
+    from ristretto.nn.convert import wrap_model
+    from ristretto.nn.schemes import Widths, apply_formats, assign_formats
+
+    net = wrap_model(lenet)
+    apply_formats(net, assign_formats(net, {n: {} for n in quant_layers(net)}, "mx", Widths(8, 8, 8),
+                                      mx_element=element))
+    traces = network_traces(net, mnist.x_val[:1], channels=1)
+    assert [t.layer for t in traces] == ["conv1", "conv2", "fc1", "fc2"]
+    for t in traces:
+        blocks = -(-quant_layers(net)[t.layer].inner.weight[0].numel() // 32)
+        assert t.stimulus["a"].shape[1] == 32 and len(t.stimulus["sa"]) == len(t.stimulus["a"])
+        assert len(t.stimulus["ends"]) * blocks == len(t.stimulus["a"])
+        result = verify(t.spec, tmp_path / t.layer, stimulus=t.stimulus)
+        assert result["passed"] and result["network_match"], (t.layer, result.get("first_mismatch"))

@@ -98,3 +98,16 @@ def test_a_tool_past_its_time_limit_is_named_not_a_traceback(tmp_path):
     # the tool's own children are stopped too (Yosys runs ABC as a child): gone, or a zombie left to reap
     stat = Path(f"/proc/{child}/stat")
     assert not stat.exists() or stat.read_text().split(")")[-1].split()[0] in ("Z", "X")
+
+
+def test_an_mx_unit_synthesizes_and_is_not_placed_on_an_ice40_it_cannot_fit(tmp_path):
+    """A 16-lane MXFP4 unit (212 pins): Yosys's SAT-based sharing ran out of memory on MX units and ABC's
+    unbounded SAT sweeping ran past 10 min on 32 lanes (``synth.yosys.FLOW``); the HX8K CT256 has 206 I/O."""
+    from ristretto.formats import MXFormat, named
+
+    fmt = MXFormat(named("float4_e2m1fn"), 16).to_dict()
+    fig = synth_figures({"family": "mx", "a": fmt, "w": fmt}, tmp_path)
+    assert fig["lanes"] == 16 and fig["area_um2"] > 0 and fig["area_um2_per_mac"] == fig["area_um2"] / 16
+    assert fig["ice40_luts"] is None and fig["ice40_skipped"] == ("the unit has 212 pins, more than the 206 I/O "
+                                                                  "of the HX8K CT256")
+    assert (tmp_path / "abc.script").read_text().startswith("strash; &get -n; &fraig -x -C 1000;")
