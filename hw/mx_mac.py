@@ -1,14 +1,17 @@
 """MX dot-product unit: one block of element pairs per cycle, exact block sum, scales, float32 accumulation.
 
 The datapath is ``ristretto.datapath.mx`` (its docstring states the model):
-each lane's elements become exact integers (``value * 2**f``), their products
-are summed exactly by an adder tree, the block sum times ``2**(sa + sw - 254 -
-fa - fw)`` is rounded once to float32 (nearest even, subnormals, overflow to
-infinity; a NaN scale or a NaN element gives the quiet NaN), and that value
-enters an IEEE binary32 adder (``Float32Adder``) with the running sum.
+each lane's elements stand for exact integers (``value * 2**f``); their
+product is the significands' product shifted by the sum of the exponents (an
+8x8 signed product for MXINT8), the products are summed exactly by an adder
+tree, the block sum times ``2**(sa + sw - 254 - fa - fw)`` is rounded once to
+float32 (nearest even, subnormals, overflow to infinity; a NaN scale or a NaN
+element gives the quiet NaN), and that value enters an IEEE binary32 adder
+(``Float32Adder``) with the running sum.
 """
 
 import math
+from dataclasses import dataclass
 
 import torch
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -25,21 +28,57 @@ from .minifloat_mac import unpack_minifloat
 __all__ = ["MXMac"]
 
 
-def _element_int(m, code, element, lane, name):
-    """``(q, nan)``: the element's value times ``2**f`` as a signed integer, and whether the code is NaN."""
+@dataclass(frozen=True)
+class _Element:
+    """An element code's parts: its value times ``2**f`` is ``±(mag << shift)``; ``top`` the largest shift."""
+
+    neg: object
+    mag: object
+    shift: object  # None for MXINT8 (``q`` is then the signed code)
+    top: int
+    nan: object
+    q: object = None
+
+
+def _element_parts(m, code, element, lane, name):
+    """An element code as an ``_Element``.
+
+    A minifloat's ``mag`` is its significand (hidden bit included, 0 for a zero) and ``shift`` its exponent
+    above the format's lowest, so a product is a small significand product shifted into place (not a product
+    of the wide aligned integers). An MXINT8 element's ``mag`` is ``|code|`` and ``q`` the signed code.
+    """
     if not isinstance(element, Minifloat):  # MXINT8: the code is the integer
-        return code.as_signed(), Const(0, 1)
+        q = code.as_signed()
+        mag = Signal(element.bits, name=f"{name}mag{lane}")
+        m.d.comb += mag.eq(Mux(q < 0, -q, q))
+        return _Element(q < 0, mag, None, 0, Const(0, 1), q)
     sign, exp, sig, zero = unpack_minifloat(m, code, element)
-    top = element.max_value * 2.0 ** element_frac_bits(element)
-    mag = Signal(int(top).bit_length(), name=f"{name}mag{lane}")
-    shift = Signal(range(int(top).bit_length() + 1), name=f"{name}shift{lane}")  # exp >= emin always
-    m.d.comb += [shift.eq(exp - element.emin), mag.eq(Mux(zero, 0, sig << shift))]
-    q = Signal(signed(len(mag) + 1), name=f"{name}q{lane}")
-    m.d.comb += q.eq(Mux(sign, -mag, mag))
+    mag = Signal(element.man_bits + 1, name=f"{name}sig{lane}")
+    top = math.floor(math.log2(element.max_value)) - element.emin  # the largest shift
+    shift = Signal(range(top + 1), name=f"{name}shift{lane}")  # exp >= emin always
+    m.d.comb += [shift.eq(exp - element.emin), mag.eq(Mux(zero, 0, sig))]
     ones = (1 << (element.man_bits + element.exp_bits)) - 1
+    nan = Const(0, 1)
     if math.isnan(float(element.decode(torch.tensor([ones]))[0])):  # OCP fp8 e4m3fn: S.1111.111 is NaN
-        return q, code[:element.man_bits + element.exp_bits] == ones
-    return q, Const(0, 1)
+        nan = code[:element.man_bits + element.exp_bits] == ones
+    return _Element(sign, mag, shift, top, nan)
+
+
+def _product(m, a, w, lane):
+    """The exact product of two elements' integers (``_Element``) as a signed signal."""
+    if a.shift is None and w.shift is None:  # two MXINT8 elements: one signed multiplier of the codes
+        p = Signal(signed(len(a.q) + len(w.q)), name=f"product{lane}")
+        m.d.comb += p.eq(a.q * w.q)
+        return p
+    shifts = [x.shift for x in (a, w) if x.shift is not None]
+    shift = shifts[0] if len(shifts) == 1 else shifts[0] + shifts[1]
+    mag = Signal(len(a.mag) + len(w.mag), name=f"sigproduct{lane}")
+    m.d.comb += mag.eq(a.mag * w.mag)
+    placed = Signal(len(mag) + a.top + w.top, name=f"placed{lane}")
+    m.d.comb += placed.eq(mag << shift)
+    p = Signal(signed(len(placed) + 1), name=f"product{lane}")
+    m.d.comb += p.eq(Mux(a.neg ^ w.neg, -placed, placed))
+    return p
 
 
 class MXMac(wiring.Component):
@@ -88,12 +127,10 @@ class MXMac(wiring.Component):
         ba, bw = cfg.a.element.bits, cfg.w.element.bits
         products, nans = [], []
         for i in range(cfg.lanes):
-            qa, na = _element_int(m, self.a[i * ba:(i + 1) * ba], cfg.a.element, i, "a")
-            qw, nw = _element_int(m, self.w[i * bw:(i + 1) * bw], cfg.w.element, i, "w")
-            p = Signal(signed(len(qa) + len(qw)), name=f"product{i}")
-            m.d.comb += p.eq(qa * qw)
-            products.append(p)
-            nans += [na, nw]
+            a = _element_parts(m, self.a[i * ba:(i + 1) * ba], cfg.a.element, i, "a")
+            w = _element_parts(m, self.w[i * bw:(i + 1) * bw], cfg.w.element, i, "w")
+            products.append(_product(m, a, w, i))
+            nans += [a.nan, w.nan]
         nodes = iter(range(cfg.lanes))
 
         def add(x, y):

@@ -3,7 +3,6 @@
 import re
 from pathlib import Path
 
-from ..files import write_text
 from .tools import local_copy, run
 
 __all__ = ["ABC_SCRIPT", "FLOW", "synthesize"]
@@ -15,6 +14,12 @@ ABC_SCRIPT = "strash; &get -n; &fraig -x -C 1000; &put; scorr; dc2; dretime; str
 # ``share`` (SAT-based resource sharing) is skipped: on MX units it ran out of memory (23.6 GB on 8 lanes) and
 # more than 5 min on 2; on every other preset the netlist's area is the same with and without it.
 FLOW = f"synth -flatten -noshare; dfflibmap; abc -script {{{ABC_SCRIPT}}}"
+
+
+def _inline(script):
+    """An ABC script as Yosys's ``abc -script +...`` takes it inline (no file: ABC cannot source a path with spaces;
+    commas stand for blanks)."""
+    return "+" + script.replace("; ", ";").replace(" ", ",")
 
 
 def _num(pattern, text, cast=float):
@@ -31,13 +36,12 @@ def synthesize(verilog, top, liberty, workdir):
     workdir = Path(workdir)
     # the script names files relative to workdir: user paths may hold spaces or non-ASCII characters
     lib = local_copy(liberty, workdir, "cells.lib").name
-    write_text(workdir / "abc.script", ABC_SCRIPT + "\n")
     src = local_copy(verilog, workdir, "design.v").name if Path(verilog).parent.resolve() != workdir.resolve() \
         else Path(verilog).name
     script = "; ".join([
         f"read_verilog {src}", f"synth -top {top} -flatten -noshare",
         "tee -o generic_cmos.txt stat -tech cmos", "tee -o ltp.txt ltp -noff",
-        f"dfflibmap -liberty {lib}", f"abc -liberty {lib} -script abc.script", "opt_clean",
+        f"dfflibmap -liberty {lib}", f"abc -liberty {lib} -script {_inline(ABC_SCRIPT)}", "opt_clean",
         f"tee -o mapped_stat.txt stat -liberty {lib}", "write_verilog -noattr netlist.v"])
     run(["yosys", "-q", "-p", script], workdir, "yosys.log")
     stat = (workdir / "mapped_stat.txt").read_text()

@@ -110,4 +110,3 @@ def test_an_mx_unit_synthesizes_and_is_not_placed_on_an_ice40_it_cannot_fit(tmp_
     assert fig["lanes"] == 16 and fig["area_um2"] > 0 and fig["area_um2_per_mac"] == fig["area_um2"] / 16
     assert fig["ice40_luts"] is None and fig["ice40_skipped"] == ("the unit has 212 pins, more than the 206 I/O "
                                                                   "of the HX8K CT256")
-    assert (tmp_path / "abc.script").read_text().startswith("strash; &get -n; &fraig -x -C 1000;")
