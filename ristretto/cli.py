@@ -387,16 +387,21 @@ def _hw_prove(args):
     return 1
 
 
+REPORT_FORMATS = "dfp,minifloat,pow2,mx"
+
+
 def _report(args):
     from .files import check_out_dir
     from .nn.checks import check_model_data
     from .options import check_int, check_positive, name_list
     from .report import sweep, write_report
     from .report.execute import default_workers
-    from .report.sweep import check_mx_widths
+    from .report.sweep import MX_WIDTHS, check_mx_widths
 
     formats = name_list("--formats", args.formats, ("dfp", "fixed", "minifloat", "pow2", "mx"))
     widths = args.widths
+    if args.formats == REPORT_FORMATS and not set(widths) & set(MX_WIDTHS):
+        formats = [f for f in formats if f != "mx"]  # the default's MX points need an element width: none asked
     check_mx_widths(formats, widths)
     check_int("--finetune-epochs", args.finetune_epochs, 0, 1000)
     check_int("--verify-vectors", args.verify_vectors, 1, 10_000_000)
@@ -547,8 +552,8 @@ def _build_parser():
                    "built-in LeNet)")
     p.add_argument("--weights", help="state_dict or checkpoint for --model")
     p.add_argument("--data", help="dataset (default: built-in MNIST); see 'ristretto quantize --help'")
-    p.add_argument("--formats", default="dfp,minifloat,pow2",
-                   help="comma-separated schemes from dfp, fixed, minifloat, pow2, mx (default dfp,minifloat,pow2; "
+    p.add_argument("--formats", default=REPORT_FORMATS,
+                   help="comma-separated schemes from dfp, fixed, minifloat, pow2, mx (default dfp,minifloat,pow2,mx; "
                    "mx: OCP MX at widths 4, 6, 8 = fp4, fp6 e2m3, fp8 e4m3 elements, blocks of 32, 32-lane units)")
     p.add_argument("--widths", type=_widths_arg, default=[4, 6, 8, 10, 12, 16],
                    help="comma-separated word widths in 2..16 (default 4,6,8,10,12,16; pow2 weights use at most 5)")

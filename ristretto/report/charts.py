@@ -145,7 +145,8 @@ def _sqnr(points, width=8):
     ax.set_ylabel("weight SQNR (dB)")
     ax.set_title(f"Per-layer SQNR of the quantized weights (paper Fig. 5), {width}-bit points")
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    if pts:  # points without per-layer figures leave the chart empty
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

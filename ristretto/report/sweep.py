@@ -321,7 +321,7 @@ def _baseline_point(model, data, build_dir, verify_vectors, ice40, unit_cache, l
     return point
 
 
-def sweep(model, data, *, formats=("dfp", "minifloat", "pow2"), widths=(4, 6, 8, 10, 12, 16), out_dir="report",
+def sweep(model, data, *, formats=("dfp", "minifloat", "pow2", "mx"), widths=(4, 6, 8, 10, 12, 16), out_dir="report",
           finetune_epochs=0, verify_vectors=2000, ice40=True, acc_bits="bound", accumulator="auto", lanes=1,
           fold_bn=False, mode="exact", clock_mhz=100.0, workers=1, ray_address=None, model_name="model",
           log=print):

@@ -94,6 +94,20 @@ def _fake_points(monkeypatch, calls):
                                                            "units": 1, "verified": "simulated"})
 
 
+def test_the_default_formats_include_mx_at_its_widths_only(tmp_path, monkeypatch):
+    """Without --formats the report runs dfp, minifloat, pow2 and mx; mx only at 4, 6, 8 and, when no width
+    is one, not at all (an explicit ``--formats mx`` is refused then: see test_report_with_mx_points)."""
+    calls = []
+    _fake_points(monkeypatch, calls)
+    monkeypatch.setattr("ristretto.report.write_report", lambda report, out: [])  # fake points: nothing to chart
+    assert main(["report", "--widths", "6,10", "--workers", "1", "--no-ice40", "--out", str(tmp_path / "a")]) == 0
+    assert calls == [("dfp", 6), ("dfp", 10), ("minifloat", 6), ("minifloat", 10), ("pow2", 6), ("pow2", 10),
+                     ("mx", 6)]
+    calls.clear()
+    assert main(["report", "--widths", "10", "--workers", "1", "--no-ice40", "--out", str(tmp_path / "b")]) == 0
+    assert calls == [("dfp", 10), ("minifloat", 10), ("pow2", 10)]
+
+
 def test_a_corrupt_cache_entry_is_named_and_recomputed(tmp_path, monkeypatch, lenet, mnist):
     from ristretto.report import sweep
 
