@@ -460,7 +460,9 @@ def _meta(points, model_name, data, liberty, clock_mhz, mode, lanes, acc_bits, a
                     + (" MX points (width = element width: 4 fp4 e2m1, 6 fp6 e2m3, 8 fp8 e4m3): blocks of 32 along "
                        "each dot product with E8M0 scales, bias and output float32; one 32-lane MX unit per layer "
                        "(a block per cycle, exact block sum, float32 accumulation); lanes and accumulator options do "
-                       "not apply; co-simulated (no naive reference to prove against)."
+                       f"not apply, so their per-MAC figures share one float32 adder among 32 lanes where the other "
+                       f"points' units have {lanes} lane(s): compare at equal lanes with --lanes 32; co-simulated (no "
+                       "naive reference to prove against)."
                        if any(p["format"] == "mx" for p in points) else "")}
 
 
