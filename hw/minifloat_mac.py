@@ -2,14 +2,24 @@
 
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 
-from ..datapath import MinifloatMacConfig
+from ..datapath import QNAN, MinifloatMacConfig
 from .bits import leading_zeros
 from .float32_add import Float32Adder
 from .int_mac import int_fit
 from .mac import Mac
 from .minifloat_round import MinifloatRounder
 
-__all__ = ["MinifloatMac", "unpack_minifloat"]
+__all__ = ["MinifloatMac", "minifloat_nan", "unpack_minifloat"]
+
+
+def minifloat_nan(code, fmt):
+    """Whether a minifloat code is NaN: OCP ``fn`` formats' S.1...1.1...1 (float8_e4m3fn); others have none here."""
+    if fmt.special == "fn":
+        ones = (1 << (fmt.exp_bits + fmt.man_bits)) - 1
+        return code[:fmt.exp_bits + fmt.man_bits] == ones
+    if fmt.special or fmt.inf_nan:
+        raise ValueError(f"no NaN decoder for {fmt!r}: units take no inf codes and only the OCP 'fn' special codes")
+    return Const(0, 1)
 
 
 def unpack_minifloat(m, code, fmt):
@@ -73,7 +83,8 @@ class MinifloatMac(Mac):
         frac = Signal(23)
         m.d.comb += frac.eq(norm[: wp - 1] << (23 - (wp - 1)))
         p = Signal(32)
-        m.d.comb += p.eq(Mux(zero, Cat(Const(0, 31), sign), Cat(frac, exp_field[:8], sign)))
+        m.d.comb += p.eq(Mux(minifloat_nan(a, cfg.a) | minifloat_nan(w, cfg.w), QNAN,
+                             Mux(zero, Cat(Const(0, 31), sign), Cat(frac, exp_field[:8], sign))))
         return p
 
     def _tree_add(self, m, x, y, node):
@@ -121,4 +132,9 @@ class MinifloatMac(Mac):
             exp_bits += 4
         m.submodules.rounder = rnd = MinifloatRounder(cfg.out, width=width, exp_bits=exp_bits)
         m.d.comb += [rnd.sign.eq(sign), rnd.exp.eq(exp), rnd.sig.eq(sig), rnd.zero.eq(zero), rnd.saturate.eq(sat)]
+        if cfg.out.special == "fn":  # a NaN sum (only from a NaN operand) is the output's +NaN code
+            code = Signal(cfg.out.bits)
+            nan = (acc[23:31] == 0xFF) & (acc[:23] != 0)
+            m.d.comb += code.eq(Mux(nan, (1 << (cfg.out.exp_bits + cfg.out.man_bits)) - 1, rnd.code))
+            return code
         return rnd.code

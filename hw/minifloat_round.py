@@ -19,7 +19,8 @@ class MinifloatRounder(wiring.Component):
     Parameters
     ----------
     fmt : Minifloat
-        Output format, without inf/NaN.
+        Output format, without inf codes; an OCP ``fn`` format's largest code is
+        S.1...1.1...0 (all ones is NaN; the caller produces NaN).
     width : int
         Significand width of the input.
     exp_bits : int
@@ -28,8 +29,8 @@ class MinifloatRounder(wiring.Component):
 
     def __init__(self, fmt, *, width, exp_bits):
         self._MustUse__silence = True
-        if not isinstance(fmt, Minifloat) or fmt.inf_nan or fmt.special:
-            raise TypeError(f"fmt must be a Minifloat without inf/NaN, not {fmt!r}")
+        if not isinstance(fmt, Minifloat) or fmt.inf_nan or fmt.special not in (None, "fn") or not fmt.saturating:
+            raise TypeError(f"fmt must be a Minifloat without inf codes (OCP 'fn' saturating allowed), not {fmt!r}")
         self._fmt, self._width, self._exp_bits = fmt, width, exp_bits
         self._MustUse__silence = False
         super().__init__({"sign": In(1), "exp": In(signed(exp_bits)), "sig": In(width), "zero": In(1),
@@ -51,7 +52,7 @@ class MinifloatRounder(wiring.Component):
         normal_code = Signal(signed(code_bits + self._exp_bits))
         m.d.comb += normal_code.eq(((self.exp + (f.bias - 1)) << mb) + r)
         tiny_code = r if f.subnormals else (r << mb)
-        max_code = (1 << (e_m + mb)) - 1
+        max_code = (1 << (e_m + mb)) - 1 - (f.special == "fn")
         mag = Signal(signed(code_bits + self._exp_bits + 1))
         m.d.comb += mag.eq(Mux(normal, normal_code, tiny_code))
         sign = self.sign << (e_m + mb)

@@ -13,7 +13,6 @@ element gives the quiet NaN), and that value enters an IEEE binary32 adder
 import math
 from dataclasses import dataclass
 
-import torch
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -23,7 +22,7 @@ from ..datapath.mx import MXMacConfig, element_frac_bits
 from ..formats import Minifloat
 from .bits import leading_zeros, round_shift_right
 from .float32_add import Float32Adder
-from .minifloat_mac import unpack_minifloat
+from .minifloat_mac import minifloat_nan, unpack_minifloat
 
 __all__ = ["MXMac"]
 
@@ -57,11 +56,7 @@ def _element_parts(m, code, element, lane, name):
     top = math.floor(math.log2(element.max_value)) - element.emin  # the largest shift
     shift = Signal(range(top + 1), name=f"{name}shift{lane}")  # exp >= emin always
     m.d.comb += [shift.eq(exp - element.emin), mag.eq(Mux(zero, 0, sig))]
-    ones = (1 << (element.man_bits + element.exp_bits)) - 1
-    nan = Const(0, 1)
-    if math.isnan(float(element.decode(torch.tensor([ones]))[0])):  # OCP fp8 e4m3fn: S.1111.111 is NaN
-        nan = code[:element.man_bits + element.exp_bits] == ones
-    return _Element(sign, mag, shift, top, nan)
+    return _Element(sign, mag, shift, top, minifloat_nan(code, element))  # e4m3fn: S.1111.111 is NaN
 
 
 def _product(m, a, w, lane):

@@ -387,7 +387,7 @@ def _hw_prove(args):
     return 1
 
 
-REPORT_FORMATS = "dfp,minifloat,pow2,mx"
+REPORT_FORMATS = "dfp,minifloat,pow2,mx,fp8"
 
 
 def _report(args):
@@ -396,13 +396,13 @@ def _report(args):
     from .options import check_int, check_positive, name_list
     from .report import sweep, write_report
     from .report.execute import default_workers
-    from .report.sweep import MX_WIDTHS, check_mx_widths
+    from .report.sweep import check_widths, has_points
 
-    formats = name_list("--formats", args.formats, ("dfp", "fixed", "minifloat", "pow2", "mx"))
+    formats = name_list("--formats", args.formats, ("dfp", "fixed", "minifloat", "pow2", "mx", "fp8"))
     widths = args.widths
-    if args.formats == REPORT_FORMATS and not set(widths) & set(MX_WIDTHS):
-        formats = [f for f in formats if f != "mx"]  # the default's MX points need an element width: none asked
-    check_mx_widths(formats, widths)
+    if args.formats == REPORT_FORMATS:  # the default's mx and fp8 points need their widths: skipped when not asked
+        formats = [f for f in formats if has_points(f, widths)]
+    check_widths(formats, widths)
     check_int("--finetune-epochs", args.finetune_epochs, 0, 1000)
     check_int("--verify-vectors", args.verify_vectors, 1, 10_000_000)
     from .datapath import ACCUMULATORS, MAX_LANES
@@ -553,8 +553,9 @@ def _build_parser():
     p.add_argument("--weights", help="state_dict or checkpoint for --model")
     p.add_argument("--data", help="dataset (default: built-in MNIST); see 'ristretto quantize --help'")
     p.add_argument("--formats", default=REPORT_FORMATS,
-                   help="comma-separated schemes from dfp, fixed, minifloat, pow2, mx (default dfp,minifloat,pow2,mx; "
-                   "mx: OCP MX at widths 4, 6, 8 = fp4, fp6 e2m3, fp8 e4m3 elements, blocks of 32, 32-lane units)")
+                   help="comma-separated schemes from dfp, fixed, minifloat, pow2, mx, fp8 (default "
+                   f"{REPORT_FORMATS}; mx: OCP MX at widths 4, 6, 8 = fp4, fp6 e2m3, fp8 e4m3 elements, blocks of 32, "
+                   "32-lane units; fp8: OCP E4M3 scaled per group, width 8 only)")
     p.add_argument("--widths", type=_widths_arg, default=[4, 6, 8, 10, 12, 16],
                    help="comma-separated word widths in 2..16 (default 4,6,8,10,12,16; pow2 weights use at most 5)")
     p.add_argument("--finetune-epochs", type=int, default=0, help="fine-tuning epochs per point (default 0)")

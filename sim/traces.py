@@ -20,7 +20,7 @@ from ..datapath import bias_preload, chunks
 
 __all__ = ["SCHEME_WIDTHS", "LayerTrace", "float32_traces", "lenet_traces", "network_traces", "verify_lenet"]
 
-SCHEME_WIDTHS = {"dfp": (8, 8), "pow2": (4, 8), "minifloat": (8, 8)}
+SCHEME_WIDTHS = {"dfp": (8, 8), "pow2": (4, 8), "minifloat": (8, 8), "fp8": (8, 8)}
 
 
 @dataclass

@@ -83,8 +83,11 @@ class MinifloatMacConfig:
     Parameters
     ----------
     a, w, out : Minifloat
-        Operand and output formats, without inf/NaN (``inf_nan=False``);
-        subnormals are allowed.
+        Operand and output formats without infinities (``inf_nan=False``);
+        subnormals are allowed, and the OCP ``fn`` encoding (float8_e4m3fn and
+        its power-of-two scaled forms: a NaN code, saturating) with the float32
+        accumulator: a NaN operand makes the sum NaN, a NaN sum the output's
+        NaN code (+NaN), and ±inf saturates.
     accumulator : str
         ``fp32``: an IEEE binary32 adder, round to nearest even (the paper's
         MAC). ``exact``: a two's complement fixed-point accumulator of
@@ -121,10 +124,14 @@ class MinifloatMacConfig:
             fmt = getattr(self, name)
             if not isinstance(fmt, Minifloat):
                 raise TypeError(f"{name} must be a Minifloat, not {fmt!r}")
-            if fmt.inf_nan or fmt.special:
-                raise ValueError(f"{name} must not have inf/NaN codes (inf_nan=False, special=None), not {fmt!r}")
+            if fmt.inf_nan or fmt.special not in (None, "fn") or not fmt.saturating:
+                raise ValueError(f"{name} must have no inf codes (inf_nan=False) and no special codes but OCP 'fn' "
+                                 f"(saturating), not {fmt!r}")
         if self.accumulator not in ("fp32", "exact"):
             raise ValueError(f"accumulator must be 'fp32' or 'exact', not {self.accumulator!r}")
+        if self.accumulator == "exact" and any(f.special for f in (self.a, self.w, self.out)):
+            raise ValueError("OCP 'fn' formats have a NaN code, which an exact fixed-point sum cannot hold: use "
+                             "accumulator 'fp32'")
         object.__setattr__(self, "lanes", check_lanes(self.lanes))
         sig = self.a.man_bits + self.w.man_bits + 2
         if sig > 24:
@@ -202,9 +209,9 @@ class MinifloatMacConfig:
     def output(self, acc):
         """Output codes (unsigned bit patterns) from raw accumulator values."""
         acc = np.asarray(acc, dtype=np.int64)
-        if self.accumulator == "fp32":  # ±inf saturates; NaN (only from a NaN or inf bias) reads as +inf, as in RTL
+        if self.accumulator == "fp32":  # ±inf saturates; NaN is the output's +NaN code (fn), else reads as +inf
             v = f32_from_bits(acc)
-            return self.out.encode(np.where(np.isnan(v), np.float32(np.inf), v))
+            return self.out.encode(np.where(np.isnan(v), np.float32(np.nan if self.out.special else np.inf), v))
         return self.out.encode(acc.astype(np.float64) * 2.0**-self.product_frac_bits)
 
     def to_dict(self):

@@ -28,19 +28,28 @@ def _integer(a, w, out=None):
 
 
 def _plain_minifloat(*fmts):
-    return all(isinstance(f, Minifloat) and not f.inf_nan and not f.special for f in fmts)
+    """Minifloats a unit takes: no inf codes; OCP ``fn`` (a NaN code, saturating) only with float32 adders."""
+    return all(isinstance(f, Minifloat) and not f.inf_nan and f.special in (None, "fn") and f.saturating
+               for f in fmts)
 
 
 def resolve_accumulator(a, w, out, accumulator="auto"):
     """``exact`` or ``fp32`` for a minifloat layer (None for others).
 
     ``auto`` is ``exact`` when both operands have at most 8 bits and one
-    product fits the 53-bit exact accumulator, else ``fp32``.
+    product fits the 53-bit exact accumulator, else ``fp32``; always ``fp32``
+    for OCP ``fn`` formats (the ``fp8`` scheme), whose NaN code a fixed-point
+    sum cannot hold (``exact`` is refused for them).
     """
     if accumulator not in ACCUMULATORS:
         raise ValueError(f"accumulator must be one of {', '.join(ACCUMULATORS)}, not {accumulator!r}")
     if not _plain_minifloat(a, w, out):
         return None
+    if any(f.special for f in (a, w, out)):  # a NaN code: only float32 adders carry it
+        if accumulator == "exact":
+            raise ValueError(f"OCP fn formats ({a.slug} x {w.slug} -> {out.slug}) have a NaN code, which an exact "
+                             "fixed-point sum cannot hold: use accumulator fp32 (or auto)")
+        return "fp32"
     if accumulator != "auto":
         return accumulator
     if max(a.bits, w.bits) > EXACT_AUTO_BITS:

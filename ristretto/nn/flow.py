@@ -133,6 +133,9 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
     acc_bits = check_policy(acc_bits)
     check_int("--acc-guard", acc_guard, 0, 16)
     check_choice("--accumulator", accumulator, ACCUMULATORS)
+    if scheme == "fp8" and accumulator == "exact":
+        raise InputError("--accumulator exact cannot sum --format fp8: float8_e4m3fn has a NaN code, which a "
+                         "fixed-point sum cannot hold; use auto or fp32 (float32 adders)")
     check_int("--lanes", lanes, 1, MAX_LANES)
     if widths is not None and config is not None:
         raise InputError("--widths and --config both fix the formats; give one")

@@ -18,9 +18,11 @@ from ..errors import InputError
 from ..files import write_json, write_text
 from ..progress import Progress
 
-__all__ = ["MX_WIDTHS", "POINT_FIELDS", "Report", "check_mx_widths", "fingerprint", "sweep"]
+__all__ = ["FIXED_WIDTHS", "POINT_FIELDS", "Report", "check_widths", "fingerprint", "has_points", "sweep"]
 
-MX_WIDTHS = (4, 6, 8)  # element widths of the MX points: fp4 (e2m1), fp6 (e2m3), fp8 (e4m3)
+# the widths a format has points at (the others: every width asked): MX elements fp4 (e2m1), fp6 (e2m3),
+# fp8 (e4m3); OCP FP8 e4m3fn
+FIXED_WIDTHS = {"mx": (4, 6, 8), "fp8": (8,)}
 
 POINT_FIELDS = ("format", "width", "a_bits", "w_bits", "top1", "top1_lo", "top1_hi", "top1_exact", "top1_fp32",
                 "overflows", "validation_size", "finetuned", "lanes", "acc_bits", "units", "area_um2",
@@ -34,11 +36,17 @@ UNIT_FIELDS = ("area_um2", "cells", "delay_ns", "fmax_mhz", "power_mw", "energy_
                "area_um2_per_mac", "energy_pj_per_mac")
 
 
-def check_mx_widths(formats, widths):
-    """Refuse ``mx`` among ``formats`` when no width is an MX element's (``MX_WIDTHS``)."""
-    if "mx" in formats and not set(widths) & set(MX_WIDTHS):
-        raise InputError(f"--formats mx needs an MX element width ({', '.join(map(str, MX_WIDTHS))}) in --widths, "
-                         f"not {', '.join(map(str, widths))}")
+def has_points(fmt, widths):
+    """Whether ``fmt`` has a point at any of ``widths`` (``FIXED_WIDTHS``)."""
+    return fmt not in FIXED_WIDTHS or bool(set(widths) & set(FIXED_WIDTHS[fmt]))
+
+
+def check_widths(formats, widths):
+    """Refuse a format of ``FIXED_WIDTHS`` among ``formats`` when none of its widths is in ``widths``."""
+    for fmt in formats:
+        if not has_points(fmt, widths):
+            raise InputError(f"--formats {fmt} needs a width of {', '.join(map(str, FIXED_WIDTHS[fmt]))} in --widths, "
+                             f"not {', '.join(map(str, widths))}")
 
 
 def fingerprint(model, data):
@@ -244,8 +252,9 @@ def _point(model, data, stats_net, stats, scheme, width, *, finetune_epochs, bui
         finetune(net, data.x_train, data.y_train, epochs=finetune_epochs)
     acc_bits = unit_options["acc_bits"]
     layers = quant_layers(net)
-    for q in layers.values():
-        q.accumulator, q.lanes = unit_options["accumulator"], unit_options["lanes"]
+    for q in layers.values():  # fp8's NaN code needs float32 adders (resolve_accumulator): auto gives them
+        q.accumulator = "auto" if scheme == "fp8" else unit_options["accumulator"]
+        q.lanes = unit_options["lanes"]
     sizing = size_accumulators(net, calibration_batches(data.x_train), acc_bits, observe=acc_bits == "observed")
     top1_fp32, top1_exact, overflows = _accuracies(net, data)
     try:
@@ -333,8 +342,11 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2", "mx"), widths=(4,
     width), minifloats summed by ``accumulator`` (``auto``: exact fixed point for
     operands of at most 8 bits), ``lanes`` lanes (the float32 baseline stays one
     MAC: Yosys runs out of memory on multi-lane float32 units on this machine).
-    ``mx`` points are OCP MX with the element of each width in ``MX_WIDTHS``
-    (4: fp4 e2m1, 6: fp6 e2m3, 8: fp8 e4m3; other widths are skipped), blocks of
+    ``fp8`` is one point at width 8: OCP FP8 E4M3 (float8_e4m3fn) scaled by a
+    power of two per group, on minifloat units with float32 adders (its NaN code
+    rules out the exact accumulator). ``mx`` points are OCP MX with the element
+    of each width in ``FIXED_WIDTHS["mx"]`` (4: fp4 e2m1, 6: fp6 e2m3, 8: fp8 e4m3;
+    other widths are skipped), blocks of
     32 and one 32-lane MX unit per layer (``ristretto.datapath.mx``; ``lanes``,
     ``acc_bits`` and ``accumulator`` do not apply); their weight bits include the
     8-bit scale of every block. Each unit is co-simulated, proven where it has a
@@ -360,7 +372,7 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2", "mx"), widths=(4,
     from ..synth.yosys import FLOW
     from .execute import run_jobs
 
-    check_mx_widths(formats, widths)
+    check_widths(formats, widths)
     out_dir = Path(out_dir)
     cache = out_dir / "cache"
     cache.mkdir(parents=True, exist_ok=True)
@@ -375,7 +387,7 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2", "mx"), widths=(4,
     unit_key = {k: base_key[k] for k in ("tools", "flow", "version", "verify_vectors", "ice40", "proof", "clock_mhz")}
     stats_net = wrap_model(model, fold_bn=fold_bn)
     stats = calibrate(stats_net, calibration_batches(data.x_train))
-    jobs = [("float32", 32)] + [(f, w) for f in formats for w in widths if f != "mx" or w in MX_WIDTHS]
+    jobs = [("float32", 32)] + [(f, w) for f in formats for w in widths if w in FIXED_WIDTHS.get(f, (w,))]
     paths, points, todo = {}, {}, []
     for i, (scheme, width) in enumerate(jobs, 1):
         key = hashlib.sha256(json.dumps({**base_key, "format": scheme, "width": width}, sort_keys=True).encode())
@@ -463,7 +475,11 @@ def _meta(points, model_name, data, liberty, clock_mhz, mode, lanes, acc_bits, a
                        f"not apply, so their per-MAC figures share one float32 adder among 32 lanes where the other "
                        f"points' units have {lanes} lane(s): compare at equal lanes with --lanes 32; co-simulated (no "
                        "naive reference to prove against)."
-                       if any(p["format"] == "mx" for p in points) else "")}
+                       if any(p["format"] == "mx" for p in points) else "")
+                    + (" fp8: OCP FP8 E4M3 (float8_e4m3fn: a NaN code, saturating) scaled by a power of two per "
+                       "group for inputs, weights, bias and outputs; its units sum in float32 adders (an exact "
+                       "fixed-point sum has no NaN), whatever --accumulator says."
+                       if any(p["format"] == "fp8" for p in points) else "")}
 
 
 _REQUIRED = ("format", "width", "top1", "top1_exact", "area_um2", "energy_pj_per_mac", "energy_nj_per_inference",

@@ -65,10 +65,26 @@ def test_rounder_equals_formats_encode(fmt):
     assert got == fmt.encode(torch.from_numpy(x)).tolist()
 
 
+def test_fn_formats_take_float32_adders_and_keep_nan():
+    """OCP fn (the fp8 scheme's e4m3fn): accepted with float32 adders; a NaN sum is the output's +NaN code,
+    ±inf saturates to ±448; ``auto`` resolves to fp32 and ``exact`` is refused with the reason."""
+    from ristretto.datapath import QNAN, resolve_accumulator
+
+    fn = M(4, 3, special="fn")
+    cfg = MinifloatMacConfig(fn, fn, fn, "fp32")
+    assert cfg.output([QNAN, 0x7F800000, 0xFF800000, 0x43E00000]).tolist() == [0x7F, 0x7E, 0xFE, 0x7E]  # 448
+    assert resolve_accumulator(fn, fn, fn, "auto") == "fp32" == resolve_accumulator(fn, fn, fn, "fp32")
+    with pytest.raises(ValueError, match="have a NaN code, which an exact fixed-point sum cannot hold"):
+        resolve_accumulator(fn, fn, fn, "exact")
+
+
 @pytest.mark.parametrize(("kwargs", "exc", "msg"), [
     ({"a": M(4, 3, inf_nan=True)}, ValueError,
-     r"^a must not have inf/NaN codes \(inf_nan=False, special=None\), not Minifloat"),
-    ({"w": M(4, 3, special="fn")}, ValueError, r"^w must not have inf/NaN codes"),
+     r"^a must have no inf codes \(inf_nan=False\) and no special codes but OCP 'fn' \(saturating\), not Minifloat"),
+    ({"w": M(4, 3, special="fnuz")}, ValueError, r"^w must have no inf codes"),
+    ({"w": M(4, 3, special="fn", saturating=False)}, ValueError, r"^w must have no inf codes"),
+    ({"w": M(4, 3, special="fn"), "accumulator": "exact", "acc_bits": 40}, ValueError,
+     r"^OCP 'fn' formats have a NaN code, which an exact fixed-point sum cannot hold: use accumulator 'fp32'$"),
     ({"a": M(5, 20)}, ValueError, r"^Products of mf26e5m20 and mf8e4m3 have 25 significant bits, more than"),
     ({"a": M(8, 3, bias=128)}, ValueError, r"span .* outside float32's normal range \[2\*\*-126, 2\*\*128\); choose"),
     ({"accumulator": "fp16"}, ValueError, r"^accumulator must be 'fp32' or 'exact', not 'fp16'$"),

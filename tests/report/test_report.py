@@ -59,10 +59,25 @@ def test_report_with_mx_points(tmp_path, lenet):
     assert mx["weight_bits"] == bits == 1_722_000 + 13_480 * 8
     assert abs(mx["top1_exact"] - mx["top1_fp32"]) < 0.01 and mx["top1"] > 0.9
     assert "MX points" in rep["meta"]["note"]
-    with pytest.raises(SystemExit, match=re.escape("--formats mx needs an MX element width (4, 6, 8) in --widths, "
-                                                   "not 10, 12")):
+    with pytest.raises(SystemExit, match=re.escape("--formats mx needs a width of 4, 6, 8 in --widths, not 10, 12")):
         main(["report", "--formats", "dfp,mx", "--widths", "10,12", "--out", str(tmp_path / "x")])
     assert not (tmp_path / "x").exists()  # refused before any work
+
+
+def test_report_with_an_fp8_point(tmp_path):
+    """``--formats fp8``: one point at width 8 (6 has none), e4m3fn scaled per group on minifloat units with float32
+    adders even when --accumulator exact is asked (the NaN code needs them), co-simulated, on the layers' data."""
+    assert main(["report", "--formats", "fp8", "--widths", "6,8", "--accumulator", "exact", "--verify-vectors", "200",
+                 "--no-ice40", "--workers", "1", "--out", str(tmp_path)]) == 0
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert [(p["format"], p["width"]) for p in rep["points"]] == [("float32", 32), ("fp8", 8)]
+    fp8 = rep["points"][1]
+    spec = fp8["mac_spec"]
+    assert spec["family"] == "minifloat" and spec["accumulator"] == "fp32"
+    assert spec["a"]["special"] == spec["w"]["special"] == spec["out"]["special"] == "fn"
+    assert fp8["verified"] == "simulated" and fp8["activity"] == "data" and fp8["weight_bits"] == 1_722_000 * 2
+    assert abs(fp8["top1_exact"] - rep["points"][0]["top1"]) < 0.01
+    assert "fp8: OCP FP8 E4M3" in rep["meta"]["note"]
 
 
 def test_report_rejects_bad_widths(tmp_path, capsys):

@@ -1,11 +1,15 @@
 """cocotb + Icarus co-simulation of the generated Verilog against the reference datapath."""
 
+from dataclasses import replace
+
 import pytest
 from hw_helpers import truncating_requantizer
 from ristretto.hw import PRESETS
 from ristretto.sim.runner import verify
 
-from ristretto.formats import Minifloat
+from ristretto.formats import Minifloat, named
+
+FN = named("float8_e4m3fn")  # OCP fn: S.1111.111 is NaN, largest 448, saturating (the fp8 scheme's formats)
 
 pytestmark = pytest.mark.sim
 
@@ -33,12 +37,15 @@ SWEEP = [
     {"family": "minifloat", "a": Minifloat(4, 3).to_dict(), "w": Minifloat(3, 2).to_dict(),
      "out": Minifloat(5, 2).to_dict(), "accumulator": "exact", "acc_bits": 36, "overflow": "saturate", "stages": 2},
     {"family": "float32", "stages": 2},
+    {"family": "minifloat", "a": FN.to_dict(), "w": replace(FN, bias=10).to_dict(),
+     "out": replace(FN, bias=4).to_dict(), "accumulator": "fp32", "lanes": 4, "bias": True},
 ]
 
 
 @pytest.mark.parametrize("spec", SWEEP, ids=["fixed6x5-sat12-st1", "fixed4x8-wrap14-st2", "shift7x5z-sat13-st2",
                                              "fixed12x10-wrap24", "mf-e5m2s-x-e4m3-fp32-st1",
-                                             "mf-e4m3-x-e3m2-exact36s-st2", "float32-st2"])
+                                             "mf-e4m3-x-e3m2-exact36s-st2", "float32-st2",
+                                             "e4m3fn-scaled-4lanes-bias"])
 def test_swept_configurations(spec, tmp_path):
     # exhaustive pairs where the operands have <= 16 bits together, then random accumulations
     result = verify(spec, tmp_path, exhaustive=True, random_vectors=20000, seed=3)
@@ -52,7 +59,20 @@ def test_a_broken_requantizer_is_caught_by_icarus(monkeypatch, tmp_path):
     assert result["first_mismatch"]["out_expected"] != result["first_mismatch"]["out_got"]
 
 
-@pytest.mark.parametrize("scheme", ["dfp", "pow2", "minifloat"])
+def test_an_fn_unit_that_ignores_nan_codes_is_caught_by_icarus(monkeypatch, tmp_path):
+    """e4m3fn operands: a unit that reads S.1111.111 as 480 instead of NaN differs from the reference."""
+    import importlib
+
+    from amaranth.hdl import Const
+
+    mac = importlib.import_module("ristretto.hw.minifloat_mac")
+    monkeypatch.setattr(mac, "minifloat_nan", lambda code, fmt: Const(0, 1))
+    spec = {"family": "minifloat", "a": FN.to_dict(), "w": FN.to_dict(), "out": FN.to_dict(), "accumulator": "fp32"}
+    result = verify(spec, tmp_path, exhaustive=True, random_vectors=100)
+    assert not result["passed"] and result["mismatches"] > 0
+
+
+@pytest.mark.parametrize("scheme", ["dfp", "pow2", "minifloat", "fp8"])
 def test_real_lenet_traces_equal_the_network_exact_mode(scheme, tmp_path):
     from ristretto.sim.traces import verify_lenet
 
