@@ -10,7 +10,6 @@ element gives the quiet NaN), and that value enters an IEEE binary32 adder
 (``Float32Adder``) with the running sum.
 """
 
-import math
 from dataclasses import dataclass
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -53,7 +52,7 @@ def _element_parts(m, code, element, lane, name):
         return _Element(q < 0, mag, None, 0, Const(0, 1), q)
     sign, exp, sig, zero = unpack_minifloat(m, code, element)
     mag = Signal(element.man_bits + 1, name=f"{name}sig{lane}")
-    top = math.floor(math.log2(element.max_value)) - element.emin  # the largest shift
+    top = element.emax - element.emin  # the largest shift
     shift = Signal(range(top + 1), name=f"{name}shift{lane}")  # exp >= emin always
     m.d.comb += [shift.eq(exp - element.emin), mag.eq(Mux(zero, 0, sig))]
     return _Element(sign, mag, shift, top, minifloat_nan(code, element))  # e4m3fn: S.1111.111 is NaN

@@ -129,10 +129,10 @@ def _mx_trace(name, layer, inp, y, rng, channels):
     """An MX layer's trace: each dot product's blocks (codes ``[cycles, block]``, scales ``sa``, ``sw``), the
     float32 bias preloaded at ``clear``, exact mode's float32 output."""
     from ..datapath import f32_bits
-    from ..nn.mx import _operands
+    from ..nn.mx import mx_operands
 
     f, m = layer.formats, layer.inner
-    cg, wg, _, _ = _operands(layer, inp)  # [N, 1, K, L], [1, O, K] (ungrouped)
+    cg, wg, _, _ = mx_operands(layer, inp)  # [N, 1, K, L], [1, O, K] (ungrouped)
     a_codes, a_scales = f.input.encode(cg[:, 0].float(), axis=1)  # [N, K, L], [N, blocks, L]
     w_codes, w_scales = f.weight.encode(wg[0].float(), axis=-1)  # [O, K], [O, blocks]
     bs, k = f.weight.block_size, wg.shape[2]

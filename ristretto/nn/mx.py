@@ -21,7 +21,7 @@ import torch
 from ..datapath.mx import block_value, element_ints, exact_bits
 from ..formats import MXFormat
 
-__all__ = ["is_mx", "mx_forward"]
+__all__ = ["is_mx", "mx_forward", "mx_operands"]
 
 
 def is_mx(formats):
@@ -39,7 +39,7 @@ class _MXSTE(torch.autograd.Function):
         return grad, None, None
 
 
-def _operands(layer, x):
+def mx_operands(layer, x):
     """Columns ``[N, G, K/G, L]``, weight rows ``[G, O/G, K/G]`` and what reshaping the output needs."""
     from .exact import _columns, _geometry, _grouped, _kernel
 
@@ -70,7 +70,7 @@ def mx_forward(layer, x):
 
     _check(layer)
     f, m = layer.formats, layer.inner
-    cg, wg, g, size = _operands(layer, x)  # blocks run along K (axis 2 of the columns, -1 of the weights)
+    cg, wg, g, size = mx_operands(layer, x)  # blocks run along K (axis 2 of the columns, -1 of the weights)
     n, groups, per, length = cg.shape[0], wg.shape[0], wg.shape[1], cg.shape[3]
     bias = m.bias.reshape(groups, per)[None, :, :, None] if m.bias is not None else None
     if layer.mode == "exact":

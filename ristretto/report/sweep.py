@@ -330,9 +330,9 @@ def _baseline_point(model, data, build_dir, verify_vectors, ice40, unit_cache, l
     return point
 
 
-def sweep(model, data, *, formats=("dfp", "minifloat", "pow2", "mx"), widths=(4, 6, 8, 10, 12, 16), out_dir="report",
-          finetune_epochs=0, verify_vectors=2000, ice40=True, acc_bits="bound", accumulator="auto", lanes=1,
-          fold_bn=False, mode="exact", clock_mhz=100.0, workers=1, ray_address=None, model_name="model",
+def sweep(model, data, *, formats=("dfp", "minifloat", "pow2", "mx", "fp8"), widths=(4, 6, 8, 10, 12, 16),
+          out_dir="report", finetune_epochs=0, verify_vectors=2000, ice40=True, acc_bits="bound", accumulator="auto",
+          lanes=1, fold_bn=False, mode="exact", clock_mhz=100.0, workers=1, ray_address=None, model_name="model",
           log=print):
     """All points of the report and its metadata; each point is computed once and cached under ``out_dir/cache``.
 
@@ -346,12 +346,13 @@ def sweep(model, data, *, formats=("dfp", "minifloat", "pow2", "mx"), widths=(4,
     power of two per group, on minifloat units with float32 adders (its NaN code
     rules out the exact accumulator). ``mx`` points are OCP MX with the element
     of each width in ``FIXED_WIDTHS["mx"]`` (4: fp4 e2m1, 6: fp6 e2m3, 8: fp8 e4m3;
-    other widths are skipped), blocks of
-    32 and one 32-lane MX unit per layer (``ristretto.datapath.mx``; ``lanes``,
-    ``acc_bits`` and ``accumulator`` do not apply); their weight bits include the
-    8-bit scale of every block. Each unit is co-simulated, proven where it has a
-    naive reference, and synthesized once (cached by its spec). Accuracy is measured in both modes;
-    ``top1`` is that of ``mode`` (``exact``: as the hardware computes).
+    other widths are skipped), blocks of 32 and one 32-lane MX unit per layer
+    (``ristretto.datapath.mx``; ``lanes``, ``acc_bits`` and ``accumulator`` do not
+    apply); their weight bits include the 8-bit scale of every block. A format
+    of ``FIXED_WIDTHS`` without any of its widths in ``widths`` is refused. Each
+    unit is co-simulated, proven where it has a naive reference, and synthesized
+    once (cached by its spec). Accuracy is measured in both modes; ``top1`` is
+    that of ``mode`` (``exact``: as the hardware computes).
 
     Points run in this process (``workers=1``) or as Ray tasks (``workers`` local
     worker processes, or the cluster at ``ray_address``): ``report.execute``.
