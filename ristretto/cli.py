@@ -647,7 +647,7 @@ def _build_parser():
     p.add_argument("--timeout", type=float, default=600, help="seconds before the proof stops undecided (600)")
     p.set_defaults(func=_hw_prove)
     p = hw.add_parser("verify-lenet", help="co-simulate the MACs on real dot products of the quantized LeNet")
-    p.add_argument("--format", default="dfp", choices=["dfp", "pow2", "minifloat"],
+    p.add_argument("--format", default="dfp", choices=["dfp", "pow2", "minifloat", "fp8"],
                    help="scheme of the quantized LeNet (default dfp)")
     p.add_argument("--lanes", type=int, default=1, help="lanes of each layer's dot-product unit, 1..64 (default 1)")
     p.add_argument("--accumulator", default="auto",
