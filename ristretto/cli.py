@@ -396,9 +396,9 @@ def _report(args):
     from .options import check_int, check_positive, name_list
     from .report import sweep, write_report
     from .report.execute import default_workers
-    from .report.sweep import check_widths, has_points
+    from .report.sweep import SCHEMES, check_widths, has_points
 
-    formats = name_list("--formats", args.formats, ("dfp", "fixed", "minifloat", "pow2", "mx", "fp8"))
+    formats = name_list("--formats", args.formats, SCHEMES)
     widths = args.widths
     if args.formats == REPORT_FORMATS:  # the default's mx and fp8 points need their widths: skipped when not asked
         formats = [f for f in formats if has_points(f, widths)]

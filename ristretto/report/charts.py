@@ -7,7 +7,7 @@ writes the PNG and the page that embeds it from the same bytes.
 __all__ = ["figures", "pareto", "png", "resolved"]
 
 COLORS = {"float32": "#444444", "dfp": "#1f77b4", "fixed": "#9467bd", "minifloat": "#ff7f0e", "pow2": "#2ca02c",
-          "mx": "#d62728"}
+          "mx": "#d62728", "fp8": "#8c564b"}  # one colour per scheme the report takes (matplotlib's default repeats)
 
 
 def pareto(points, cost):

@@ -18,7 +18,9 @@ from ..errors import InputError
 from ..files import write_json, write_text
 from ..progress import Progress
 
-__all__ = ["FIXED_WIDTHS", "POINT_FIELDS", "Report", "check_widths", "fingerprint", "has_points", "sweep"]
+__all__ = ["FIXED_WIDTHS", "POINT_FIELDS", "SCHEMES", "Report", "check_widths", "fingerprint", "has_points", "sweep"]
+
+SCHEMES = ("dfp", "fixed", "minifloat", "pow2", "mx", "fp8")  # what --formats takes
 
 # the widths a format has points at (the others: every width asked): MX elements fp4 (e2m1), fp6 (e2m3),
 # fp8 (e4m3); OCP FP8 e4m3fn

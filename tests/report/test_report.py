@@ -9,6 +9,13 @@ from ristretto.cli import main
 from ristretto.report import pareto
 
 
+def test_every_scheme_has_a_colour_of_its_own():
+    from ristretto.report.charts import COLORS
+    from ristretto.report.sweep import SCHEMES
+
+    assert set(SCHEMES) | {"float32"} <= set(COLORS) and len(set(COLORS.values())) == len(COLORS)
+
+
 def test_pareto_front():
     pts = [{"top1": 0.9, "area_um2": 10}, {"top1": 0.95, "area_um2": 20}, {"top1": 0.93, "area_um2": 30},
            {"top1": 0.97, "area_um2": 40}, {"top1": 0.8, "area_um2": 5}]
