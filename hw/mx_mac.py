@@ -17,7 +17,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..datapath import QNAN, tree_depth, tree_reduce
-from ..datapath.mx import MXMacConfig, element_frac_bits
+from ..datapath.mx import MXMacConfig, element_frac_bits, exact_bits
 from ..formats import Minifloat
 from .bits import leading_zeros, round_shift_right
 from .float32_add import Float32Adder
@@ -76,14 +76,17 @@ def _product(m, a, w, lane):
 
 
 class MXMac(wiring.Component):
-    """An MX dot-product unit of ``config.lanes`` lanes (the block size): one block per cycle.
+    """An MX dot-product unit of ``config.lanes`` lanes: one block per ``config.cycles_per_block`` valid cycles.
 
-    Ports (clock ``clk``, synchronous active-high ``rst``): ``a``, ``w`` (the
-    block's element codes, lane i in bits ``[i*B, (i+1)*B)``), ``sa``, ``sw``
-    (the two blocks' E8M0 scale codes), ``valid`` (the block enters the sum at
-    this edge), ``clear`` (the sum restarts as this block's value if ``valid``,
-    else +0; with ``bias=True`` as ``bias`` plus it, or ``bias``), ``acc`` and
-    ``out`` (the float32 sum's bit pattern). Latency 1.
+    Ports (clock ``clk``, synchronous active-high ``rst``): ``a``, ``w`` (this
+    cycle's element codes, lane i in bits ``[i*B, (i+1)*B)``), ``sa``, ``sw``
+    (the two blocks' E8M0 scale codes, read at a block's last cycle), ``valid``
+    (the lanes enter the block at this edge; a block's last valid cycle adds its
+    value to the sum), ``clear`` (the sum and the block count restart: as the
+    value of a block ending at this edge, else +0; with ``bias=True`` as
+    ``bias`` plus it, or ``bias``), ``acc`` and ``out`` (the float32 sum's bit
+    pattern). Latency 1. With as many lanes as the block, every valid cycle is
+    a whole block.
     """
 
     family = "mx"
@@ -177,23 +180,48 @@ class MXMac(wiring.Component):
             m.d.comb += v.eq(Cat(man, field[:8], neg))
         return v
 
+    def _block(self, m, lanesum, nan):
+        """``(s, nan, done)``: the block's exact sum so far including this cycle, its NaN flag, and whether this
+        valid cycle ends a block. Fewer lanes than the block: a partial-sum register and a cycle count from
+        ``clear`` (which drops a partial block)."""
+        cfg = self._config
+        per = cfg.cycles_per_block
+        if per == 1:
+            return lanesum, nan, self.valid
+        phase = Signal(range(per))
+        part = Signal(signed(exact_bits(cfg.a, cfg.w)), name="block_part")
+        part_nan = Signal(name="block_part_nan")
+        s = Signal.like(part, name="block_sum")
+        s_nan, at = Signal(name="block_nan"), Signal.like(phase, name="block_phase")
+        m.d.comb += [s.eq(Mux(self.clear, 0, part) + lanesum), s_nan.eq(~self.clear & part_nan | nan),
+                     at.eq(Mux(self.clear, 0, phase))]
+        done = Signal(name="block_done")
+        m.d.comb += done.eq(self.valid & (at == per - 1))
+        with m.If(done | (self.clear & ~self.valid)):
+            m.d.sync += [phase.eq(0), part.eq(0), part_nan.eq(0)]
+        with m.Elif(self.valid):
+            m.d.sync += [phase.eq(at + 1), part.eq(s), part_nan.eq(s_nan)]
+        return s, s_nan, done
+
     def elaborate(self, platform):
         m = Module()
-        s, nan = self._block_sum(m)
+        lanesum, lane_nan = self._block_sum(m)
+        s, nan, done = self._block(m, lanesum, lane_nan)
         v = self._to_float32(m, s, nan)
         acc = Signal(32)
         m.submodules.adder = adder = Float32Adder()
         base = Mux(self.clear, self.bias, acc) if self._bias else acc
         m.d.comb += [adder.a.eq(base), adder.b.eq(v)]
         if self._bias:  # the sum restarts from the bias: one adder, its first operand muxed
-            with m.If(self.valid):
+            with m.If(done):
                 m.d.sync += acc.eq(adder.o)
-            with m.Elif(self.clear):
-                m.d.sync += acc.eq(self.bias)
+            with m.Elif(self.clear):  # a NaN bias loads as the one NaN the float units produce
+                bias_nan = (self.bias[23:31] == 0xFF) & (self.bias[:23] != 0)
+                m.d.sync += acc.eq(Mux(bias_nan, QNAN, self.bias))
         else:
             with m.If(self.clear):
-                m.d.sync += acc.eq(Mux(self.valid, v, 0))
-            with m.Elif(self.valid):
+                m.d.sync += acc.eq(Mux(done, v, 0))
+            with m.Elif(done):
                 m.d.sync += acc.eq(adder.o)
         m.d.comb += [self.acc.eq(acc), self.out.eq(acc)]
         return m

@@ -98,16 +98,21 @@ _SCALES = np.array([0, 1, 2, 100, 120, 126, 127, 128, 130, 150, 200, 252, 253, 2
 
 
 def mx_stimulus(cfg, *, exhaustive=True, random_vectors=65536, seed=0):
-    """Stimulus of an MX unit: every element-code pair in every lane (scales 1), then random blocks in long
-    dot products with scales near 1, at the E8M0 limits (2**-127, 2**127) and, rarely, NaN (code 255)."""
+    """Stimulus of an MX unit: every element-code pair in every lane (scales 1; one block per restart), then
+    random cycles in long dot products (clears also mid-block, idle cycles) with scales near 1, at the E8M0
+    limits (2**-127, 2**127) and, rarely, NaN (code 255)."""
     rng = np.random.default_rng(seed)
     lanes, parts = cfg.lanes, []
     if exhaustive:
         a, w = _rotated_pairs(np.arange(2**cfg.a.element.bits), np.arange(2**cfg.w.element.bits), lanes)
         n = len(a)
         a, w = a.reshape(n, -1), w.reshape(n, -1)  # [cycles, lanes], one lane too
-        parts.append({"a": a, "w": w, "valid": np.ones(n, np.int8), "clear": np.ones(n, np.int8),
-                      "sa": np.full(n, 127), "sw": np.full(n, 127)})
+        per = cfg.cycles_per_block  # each block, then the sum, restarts: every pair lands in a checked block
+        pad = -n % per
+        a, w = (np.concatenate([x, np.zeros((pad, lanes), x.dtype)]) for x in (a, w))
+        n += pad
+        parts.append({"a": a, "w": w, "valid": np.ones(n, np.int8),
+                      "clear": (np.arange(n) % per == 0).astype(np.int8), "sa": np.full(n, 127), "sw": np.full(n, 127)})
     if random_vectors:
         n = random_vectors
         a = rng.integers(0, 2**cfg.a.element.bits, (n, lanes))

@@ -19,8 +19,10 @@ def ice40_figures(verilog, top, workdir):
          "tee -o ice40_stat.txt stat"], workdir, "yosys_ice40.log")
     stat = (workdir / "ice40_stat.txt").read_text()
     count = lambda cell: sum(int(n) for n in re.findall(rf"^\s+{cell}\S*\s+(\d+)$", stat, re.M))  # noqa: E731
+    # --timing-allow-fail: fmax is what we measure; nextpnr's default 12 MHz target is not a requirement
+    # (an 8-lane MXFP4 unit places at 7.2 MHz register to register and nextpnr would exit 1)
     log = run(["nextpnr-ice40", "--hx8k", "--package", "ct256", "--json", "ice40.json", "--seed", "1",
-               "--pcf-allow-unconstrained"], workdir, "nextpnr.log")
+               "--pcf-allow-unconstrained", "--timing-allow-fail"], workdir, "nextpnr.log")
     return {"ice40_luts": count("SB_LUT4"), "ice40_carries": count("SB_CARRY"), "ice40_dffs": count("SB_DFF"),
             **ice40_timing(log)}
 

@@ -18,7 +18,8 @@ is the one this project states, computes in exact mode and builds in hardware:
    addition rounded to nearest even.
 
 The lane count of a unit does not change the result (each block sum is exact),
-so exact mode needs no lanes here.
+so exact mode needs no lanes here. A unit of fewer lanes than the block size
+takes a block over ``block_size / lanes`` cycles (``MXMacConfig``).
 """
 
 from dataclasses import dataclass
@@ -84,19 +85,23 @@ def mx_dot(a_codes, a_scales, w_codes, w_scales, a_fmt, w_fmt, bias=None):
 
 @dataclass(frozen=True)
 class MXMacConfig:
-    """An MX dot-product unit: ``lanes`` = the block size element pairs per cycle, one block per cycle.
+    """An MX dot-product unit of ``lanes`` element pairs per cycle (default: the block size, a block per cycle).
 
-    Per cycle it takes one block of each operand (element codes ``a``, ``w`` as
-    ``[cycles, lanes]``) and the two blocks' E8M0 scale codes (``sa``, ``sw``,
-    ``[cycles]``), computes the block's value (steps 1-2 above) and adds it to
-    its float32 accumulator (step 3; ``clear`` restarts the sum, a ``bias``
-    preload enters at ``clear`` as for the float32 MACs). ``out`` is the float32
-    accumulator. Elements: fp4 (e2m1), fp6 (e2m3, e3m2), fp8 e4m3 (fn) or MXINT8;
-    both operands' blocks are of one size.
+    Per valid cycle it takes ``lanes`` element pairs (codes ``a``, ``w`` as
+    ``[cycles, lanes]``) and adds their exact products to the block's exact
+    partial sum; a block is ``block_size / lanes`` valid cycles (``lanes`` divides
+    the block size), counted from ``clear``. At a block's last cycle the two
+    E8M0 scale codes on ``sa``, ``sw`` (``[cycles]``; read only then) give the
+    block's value (steps 1-2 above), which is added to the float32 accumulator
+    (step 3). ``clear`` restarts the sum (with a ``bias`` preload as for the
+    float32 MACs) and the block count, dropping a partial block. ``out`` is the
+    float32 accumulator. Elements: fp4 (e2m1), fp6 (e2m3, e3m2), fp8 e4m3 (fn)
+    or MXINT8; both operands' blocks are of one size.
     """
 
     a: MXFormat
     w: MXFormat
+    lanes: int = None
 
     family = "mx"
     out = FLOAT32
@@ -113,32 +118,55 @@ class MXMacConfig:
         if self.a.block_size != self.w.block_size:
             raise ValueError(f"MX operands pair blocks of one size, not {self.a.block_size} and {self.w.block_size}")
         check_lanes(self.a.block_size)
+        lanes = self.a.block_size if self.lanes is None else check_lanes(self.lanes)
+        if self.a.block_size % lanes:
+            raise ValueError(f"An MX unit's lanes divide its block size ({self.a.block_size}): not {lanes}")
+        object.__setattr__(self, "lanes", lanes)
         if exact_bits(self.a, self.w) > 53:
             raise ValueError(f"{self.a.slug} x {self.w.slug} block sums need {exact_bits(self.a, self.w)} bits, "
                              "beyond the exact model's 53; MX units take fp4, fp6, fp8 e4m3 or int8 elements")
 
     @property
-    def lanes(self):
-        return self.a.block_size
+    def cycles_per_block(self):
+        return self.a.block_size // self.lanes
 
-    def block_values(self, a, w, sa, sw):
-        """Each cycle's block value, float32 ``[cycles]`` (steps 1-2)."""
+    def block_values(self, a, w, sa, sw, valid, clear):
+        """``(values, done)``: float32 ``[cycles]``, each cycle's completed block value (steps 1-2) where
+        ``done`` (a block's last valid cycle), else 0."""
         a, w = torch.as_tensor(np.asarray(a, np.int64)), torch.as_tensor(np.asarray(w, np.int64))
         a, w = a.reshape(len(a), -1), w.reshape(len(w), -1)
         qa, fa = element_ints(self.a.element, a)
         qw, fw = element_ints(self.w.element, w)
-        v = block_value((qa * qw).sum(-1), torch.as_tensor(np.asarray(sa)), torch.as_tensor(np.asarray(sw)), fa, fw)
-        return v.numpy()
+        sums = (qa * qw).sum(-1)  # each cycle's exact lane sum (float64 integers; NaN for a NaN element)
+        per, done = self.cycles_per_block, np.zeros(len(sums), bool)
+        if per == 1:
+            done[:] = np.asarray(valid, bool)
+        else:  # a block is `per` valid cycles counted from clear; its partial sum stays exact in float64
+            block, phase, part = sums.clone(), 0, 0.0
+            for c, (s, v, k) in enumerate(zip(sums.tolist(), np.asarray(valid).tolist(), np.asarray(clear).tolist(),
+                                              strict=True)):
+                if k:
+                    phase, part = 0, 0.0
+                if v:
+                    part, phase = part + s, phase + 1
+                    if phase == per:
+                        block[c], done[c], phase, part = part, True, 0, 0.0
+            sums = block
+        v = block_value(sums, torch.as_tensor(np.asarray(sa)), torch.as_tensor(np.asarray(sw)), fa, fw)
+        return np.where(done, v.numpy(), np.float32(0)), done
 
     def trace(self, a, w, valid, clear, bias=None, *, sa, sw):
-        """Float32 accumulator bit patterns after each edge (``bias``: float32 bit patterns)."""
-        return f32_bits(_f32_trace(self.block_values(a, w, sa, sw), valid, clear, bias))
+        """Float32 accumulator bit patterns after each edge (``bias``: float32 bit patterns): a block's value
+        enters at its last cycle."""
+        values, done = self.block_values(a, w, sa, sw, valid, clear)
+        return f32_bits(_f32_trace(values, done, clear, bias))
 
     def output(self, acc):
         return np.asarray(acc, dtype=np.int64)
 
     def to_dict(self):
-        return {"a": self.a.to_dict(), "w": self.w.to_dict()}
+        d = {"a": self.a.to_dict(), "w": self.w.to_dict()}
+        return d if self.lanes == self.a.block_size else {**d, "lanes": self.lanes}
 
     @classmethod
     def from_dict(cls, d):
@@ -147,7 +175,4 @@ class MXMacConfig:
         unknown = sorted(set(d) - {"a", "w", "lanes"})
         if unknown or "a" not in d or "w" not in d:
             raise ValueError(f"MX unit configuration takes a and w (MX formats) and optionally lanes, not {sorted(d)}")
-        cfg = cls(from_dict(d["a"]), from_dict(d["w"]))
-        if d.get("lanes", cfg.lanes) != cfg.lanes:
-            raise ValueError(f"An MX unit's lanes are its block size ({cfg.lanes}), not {d['lanes']!r}")
-        return cfg
+        return cls(from_dict(d["a"]), from_dict(d["w"]), d.get("lanes"))

@@ -102,26 +102,46 @@ def test_mx_unit_configs_refuse_what_the_model_cannot_state():
         MXMacConfig(MXFormat(named("float8_e5m2")), MXFormat(named("float8_e5m2")))
     with pytest.raises(ValueError, match="blocks of one size"):
         MXMacConfig(MXFormat(named("float4_e2m1fn"), 8), MXFormat(named("float4_e2m1fn"), 16))
+    with pytest.raises(ValueError, match=r"^An MX unit's lanes divide its block size \(32\): not 12$"):
+        MXMacConfig(MXFormat(named("float4_e2m1fn")), MXFormat(named("float4_e2m1fn")), 12)
+    cfg = MXMacConfig.from_dict({"a": MXFormat(named("float4_e2m1fn")).to_dict(),
+                                 "w": MXFormat(named("float4_e2m1fn")).to_dict(), "lanes": 8})
+    assert cfg.lanes == 8 and cfg.cycles_per_block == 4 and cfg.to_dict()["lanes"] == 8
+    assert "lanes" not in MXMacConfig(cfg.a, cfg.w).to_dict()  # a block per cycle: the spec as before
 
 
-@pytest.mark.parametrize("element", ["fp4", "int8"])
-def test_network_traces_of_an_mx_network_match_exact_mode_on_every_layer(tmp_path, lenet, mnist, element):
-    """``network_traces`` (what the report powers each unit with) gives an MX layer's real blocks and scales;
-    the unit ends every traced dot product on exact mode's float32 output, on every LeNet layer."""
-    from ristretto.sim.traces import network_traces
+@pytest.mark.parametrize(("element", "block", "lanes", "bias"), [("fp4", 8, 2, True), ("int8", 16, 4, True),
+                                                                  ("fp6e2m3", 4, 1, False)])
+def test_fewer_lanes_than_the_block_take_a_block_over_several_cycles(tmp_path, element, block, lanes, bias):
+    """A block of ``block`` pairs on ``lanes`` lanes: its exact partial sum is kept over block / lanes valid
+    cycles counted from clear (idle cycles, clears mid-block), scales read at its last cycle; every element
+    pair in every lane and random cycles, bit for bit against ``MXMacConfig.trace``."""
+    fmt = MXFormat(ELEMENTS[element], block).to_dict()
+    spec = {"family": "mx", "a": fmt, "w": fmt, "lanes": lanes, "bias": bias}
+    result = verify(spec, tmp_path, exhaustive=True, random_vectors=3000)
+    assert result["passed"], result.get("first_mismatch")
 
-    from ristretto.nn import quant_layers
-    from ristretto.nn.convert import wrap_model
-    from ristretto.nn.schemes import Widths, apply_formats, assign_formats
 
-    net = wrap_model(lenet)
-    apply_formats(net, assign_formats(net, {n: {} for n in quant_layers(net)}, "mx", Widths(8, 8, 8),
-                                      mx_element=element))
-    traces = network_traces(net, mnist.x_val[:1], channels=1)
-    assert [t.layer for t in traces] == ["conv1", "conv2", "fc1", "fc2"]
-    for t in traces:
-        blocks = -(-quant_layers(net)[t.layer].inner.weight[0].numel() // 32)
-        assert t.stimulus["a"].shape[1] == 32 and len(t.stimulus["sa"]) == len(t.stimulus["a"])
-        assert len(t.stimulus["ends"]) * blocks == len(t.stimulus["a"])
-        result = verify(t.spec, tmp_path / t.layer, stimulus=t.stimulus)
-        assert result["passed"] and result["network_match"], (t.layer, result.get("first_mismatch"))
+def test_a_unit_whose_block_count_ignores_clear_is_refuted(tmp_path, monkeypatch):
+    """The mutant ends blocks by the count before ``clear`` (a clear mid-block does not restart it)."""
+    from amaranth.hdl import Mux, Signal, signed
+
+    mx = importlib.import_module("ristretto.hw.mx_mac")
+
+    def block(self, m, lanesum, nan):
+        per = self.config.cycles_per_block
+        phase, part = Signal(range(per)), Signal(signed(mx.exact_bits(self.config.a, self.config.w)))
+        s, at, done = Signal.like(part), Signal.like(phase), Signal()
+        m.d.comb += [s.eq(Mux(self.clear, 0, part) + lanesum), at.eq(Mux(self.clear, 0, phase)),
+                     done.eq(self.valid & (phase == per - 1))]  # the bug: phase, not at
+        with m.If(done | (self.clear & ~self.valid)):
+            m.d.sync += [phase.eq(0), part.eq(0)]
+        with m.Elif(self.valid):
+            m.d.sync += [phase.eq(at + 1), part.eq(s)]
+        return s, nan, done
+
+    monkeypatch.setattr(mx.MXMac, "_block", block)
+    fmt = MXFormat(ELEMENTS["fp4"], 8).to_dict()
+    result = verify({"family": "mx", "a": fmt, "w": fmt, "lanes": 2, "bias": True}, tmp_path, exhaustive=True,
+                    random_vectors=3000)
+    assert not result["passed"] and result["mismatches"] > 0
