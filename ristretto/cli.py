@@ -484,13 +484,13 @@ def _build_parser():
                    "{'state_dict': ...} and {'model': ...} checkpoints are accepted)")
     p.add_argument("--data", help="npz (x_train, y_train, x_val, y_val), MNIST IDX folder, CIFAR-10 python folder, "
                    "or image folder with train/<class>/ and val/<class>/ (default: built-in MNIST)")
-    p.add_argument("--format", default=None, choices=["dfp", "fixed", "minifloat", "pow2", "fp8", "mx"],
+    p.add_argument("--format", default=None, choices=["dfp", "fixed", "minifloat", "pow2", "fp8", "fp8e5m2", "mx"],
                    help="dfp: dynamic fixed point (a fractional length per layer group); fixed: one static "
                    "fixed point for the net; minifloat: small floats (paper semantics); pow2: power-of-two weights "
                    "(multiplier-free) with dfp activations; fp8: OCP FP8 E4M3 (e4m3fn) with a power-of-two scale "
-                   "per group, always 8 bits; mx: OCP MX, blocks of 32 along each dot product with an E8M0 scale "
-                   "each, the element per --mx-element or searched as the width (default dfp, or the scheme of "
-                   "--config)")
+                   "per group, always 8 bits; fp8e5m2: the same with OCP E5M2 (inf and NaN codes; no generated "
+                   "unit); mx: OCP MX, blocks of 32 along each dot product with an E8M0 scale each, the element "
+                   "per --mx-element or searched as the width (default dfp, or the scheme of --config)")
     p.add_argument("--mx-element", default=None, choices=["fp8e4m3", "fp8e5m2", "fp6e3m2", "fp6e2m3", "fp4", "int8"],
                    help="--format mx: the element format (fp4 is e2m1; int8 is MXINT8); default: searched by width")
     p.add_argument("--error-margin", type=float, default=1.0,

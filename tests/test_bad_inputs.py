@@ -412,6 +412,8 @@ CASES = [
     ("opt-acc-guard-negative", "options", q("--acc-guard", "-1"), "--acc-guard must be in 0..16"),
     ("opt-fp8-exact-accumulator", "options", q("--format", "fp8", "--accumulator", "exact"),
      "--accumulator exact cannot sum --format fp8: float8_e4m3fn has a NaN code"),
+    ("opt-fp8e5m2-exact-accumulator", "options", q("--format", "fp8e5m2", "--accumulator", "exact"),
+     "--accumulator exact cannot sum --format fp8e5m2: float8_e5m2 has a NaN code"),
     ("opt-report-fp8-no-width", "options", r("--formats", "fp8", "--widths", "6"),
      "--formats fp8 needs a width of 8 in --widths, not 6"),
     ("opt-report-mx-no-width", "options", r("--formats", "dfp,mx", "--widths", "10,12"),

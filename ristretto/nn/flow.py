@@ -21,7 +21,7 @@ from .finetune import finetune
 from .layers import GROUPS
 from .modes import compare_modes
 from .ranges import POW2_MAX_SPAN, RULES, calibrate, group_report
-from .schemes import MX_ELEMENTS, SCHEMES, Widths, apply_formats, assign_formats, mx_element_for
+from .schemes import FP8_ELEMENTS, MX_ELEMENTS, SCHEMES, Widths, apply_formats, assign_formats, mx_element_for
 from .search import refine_layers, search_widths
 
 __all__ = ["FlowResult", "load_config", "quantize_network", "write_outputs"]
@@ -61,7 +61,7 @@ _POW2_MAX_BITS = 1 + (POW2_MAX_SPAN - 1).bit_length()
 
 
 def _bounds(scheme, groups, mx_element=None):
-    if scheme == "fp8":  # one width: the search only checks the margin
+    if scheme in FP8_ELEMENTS:  # one width: the search only checks the margin
         return dict.fromkeys(groups, (8, 8))
     if scheme == "mx":  # the element is the width: fp4, fp6, fp8 (or the one --mx-element names)
         bits = mx_element_for(8, mx_element).bits if mx_element else None
@@ -133,9 +133,9 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
     acc_bits = check_policy(acc_bits)
     check_int("--acc-guard", acc_guard, 0, 16)
     check_choice("--accumulator", accumulator, ACCUMULATORS)
-    if scheme == "fp8" and accumulator == "exact":
-        raise InputError("--accumulator exact cannot sum --format fp8: float8_e4m3fn has a NaN code, which a "
-                         "fixed-point sum cannot hold; use auto or fp32 (float32 adders)")
+    if scheme in FP8_ELEMENTS and accumulator == "exact":
+        raise InputError(f"--accumulator exact cannot sum --format {scheme}: {FP8_ELEMENTS[scheme]} has a NaN code, "
+                         "which a fixed-point sum cannot hold; use auto or fp32 (float32 adders)")
     check_int("--lanes", lanes, 1, MAX_LANES)
     if widths is not None and config is not None:
         raise InputError("--widths and --config both fix the formats; give one")

@@ -137,15 +137,19 @@ def choose_minifloat(stats, bits, rule="max", *, exp_bits=None, percentile=99.99
     return _pick(cands, stats.values(), rule)
 
 
-def choose_fp8(stats, rule="max", *, percentile=99.99):
-    """OCP FP8 E4M3 (``float8_e4m3fn``) scaled by a power of two, as a bias: the finest that holds ``max|x|``.
+def choose_fp8(stats, rule="max", *, percentile=99.99, element="float8_e4m3fn"):
+    """OCP FP8 (``element``: ``float8_e4m3fn`` or ``float8_e5m2``) scaled by a power of two, as a bias: the
+    finest that holds ``max|x|``.
 
-    The format keeps e4m3fn's codes (subnormals, NaN at S.1111.111, no
-    infinities, saturating) with its exponent bias moved by the scale's
-    exponent, so it is exactly what ONNX ``QuantizeLinear`` to float8e4m3fn with
-    a power-of-two scale computes. ``mse`` also tries the neighbouring scales.
+    The format keeps the element's codes (e4m3fn: subnormals, NaN at
+    S.1111.111, no infinities, saturating; e5m2: IEEE-style inf and NaN) with
+    its exponent bias moved by the scale's exponent, so it is exactly what ONNX
+    ``QuantizeLinear`` to float8e4m3fn / float8e5m2 with a power-of-two scale
+    computes. ``mse`` also tries the neighbouring scales.
     """
-    base = named("float8_e4m3fn")
+    if element not in ("float8_e4m3fn", "float8_e5m2"):
+        raise ValueError(f"fp8 elements are float8_e4m3fn and float8_e5m2, not {element!r}")
+    base = named(element)
     bound = _bound(stats, rule, percentile)
     b = base.bias + (math.floor(math.log2(base.max_value / bound)) if bound > 0 else 0)
 
@@ -158,7 +162,7 @@ def choose_fp8(stats, rule="max", *, percentile=99.99):
     cands = [fmt(b)] if rule != "mse" else [fmt(b + d) for d in range(-1, 3)]
     cands = [c for c in cands if c is not None]
     if not cands:
-        raise ValueError(f"No power-of-two scale of float8_e4m3fn covers max |x| = {bound:g} within float32")
+        raise ValueError(f"No power-of-two scale of {element} covers max |x| = {bound:g} within float32")
     return _pick(cands, stats.values(), rule)
 
 

@@ -7,9 +7,10 @@ from .convert import quant_layers
 from .layers import LayerFormats
 from .ranges import choose_dfp, choose_fp8, choose_minifloat, choose_pow2
 
-__all__ = ["MX_ELEMENTS", "SCHEMES", "Widths", "assign_formats", "apply_formats", "mx_element_for"]
+__all__ = ["FP8_ELEMENTS", "MX_ELEMENTS", "SCHEMES", "Widths", "assign_formats", "apply_formats", "mx_element_for"]
 
-SCHEMES = ("dfp", "fixed", "minifloat", "pow2", "fp8", "mx")
+SCHEMES = ("dfp", "fixed", "minifloat", "pow2", "fp8", "fp8e5m2", "mx")
+FP8_ELEMENTS = {"fp8": "float8_e4m3fn", "fp8e5m2": "float8_e5m2"}  # OCP FP8 schemes: one width (8 bits)
 
 # OCP MX v1.0 element formats (--mx-element), all with 32-element blocks and an E8M0 scale
 MX_ELEMENTS = {"fp8e4m3": "float8_e4m3fn", "fp8e5m2": "float8_e5m2", "fp6e3m2": "float6_e3m2fn",
@@ -56,8 +57,8 @@ def _fixed(bits, il):
 def _activation(scheme, stats, bits, rule, il):
     if bits is None:
         return None
-    if scheme == "fp8":
-        return choose_fp8(stats, rule)
+    if scheme in FP8_ELEMENTS:
+        return choose_fp8(stats, rule, element=FP8_ELEMENTS[scheme])
     if scheme == "minifloat":
         return choose_minifloat(stats, bits, rule)
     if scheme == "fixed":
@@ -68,8 +69,8 @@ def _activation(scheme, stats, bits, rule, il):
 def _weight(scheme, stats, bits, rule, il):
     if bits is None:
         return None
-    if scheme == "fp8":
-        return choose_fp8(stats, rule)
+    if scheme in FP8_ELEMENTS:
+        return choose_fp8(stats, rule, element=FP8_ELEMENTS[scheme])
     if scheme == "minifloat":
         return choose_minifloat(stats, bits, rule)
     if scheme == "pow2":
@@ -82,8 +83,8 @@ def _weight(scheme, stats, bits, rule, il):
 def _bias(scheme, stats, wb, ab, rule, il):
     if stats is None or wb is None:
         return None
-    if scheme == "fp8":
-        return choose_fp8(stats, rule)
+    if scheme in FP8_ELEMENTS:
+        return choose_fp8(stats, rule, element=FP8_ELEMENTS[scheme])
     if scheme == "minifloat":
         return choose_minifloat(stats, wb, rule)
     bits = min(24, (ab or 8) + (wb if scheme != "pow2" else 8))
@@ -98,6 +99,8 @@ def assign_formats(net, stats, scheme, widths, *, rule="mse", layer_widths=None,
     - ``minifloat``: paper-semantics minifloats, the bias chosen per group.
     - ``pow2``: power-of-two weights (``widths`` of the code, sign included), DFP activations.
     - ``fp8``: OCP FP8 E4M3 (float8_e4m3fn) with a power-of-two scale per group; always 8 bits.
+    - ``fp8e5m2``: OCP FP8 E5M2 (float8_e5m2: inf and NaN codes) likewise; no generated unit takes its
+      infinities, so exact mode sums it in float32 adders without a unit.
     - ``mx``: OCP MX, weights and inputs in blocks of 32 along each dot product, each block with its own
       E8M0 scale (no calibration: the scales follow the data); the element is ``mx_element``, or the widest
       of at most the group's width (``mx_element_for``). Bias and output stay float32 (``ristretto.nn.mx``).

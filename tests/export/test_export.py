@@ -75,16 +75,23 @@ def test_float8_formats_round_trip_bit_for_bit(lenet, mnist, tmp_path, target, c
     assert r["identical"], r
 
 
-def test_fp8_scheme_exports_as_float8_e4m3fn(tmp_path, capsys):
+@pytest.mark.parametrize(("scheme", "onnx_type"), [("fp8", "FLOAT8E4M3FN"), ("fp8e5m2", "FLOAT8E5M2")])
+def test_fp8_schemes_export_as_their_float8_type(tmp_path, capsys, scheme, onnx_type):
+    """The fp8 schemes (e4m3fn, e5m2 with inf/NaN codes) quantize in exact mode and export to Q/DQ bit for bit."""
+    import json
+
     import onnx
 
-    assert main(["quantize", "--format", "fp8", "--mode", "exact", "--out", str(tmp_path / "q")]) == 0
+    assert main(["quantize", "--format", scheme, "--mode", "exact", "--out", str(tmp_path / "q")]) == 0
+    config = json.loads((tmp_path / "q" / "config.json").read_text())
+    first = next(iter(config["layers"].values()))
+    assert first["weight"]["man_bits"] == {"fp8": 3, "fp8e5m2": 2}[scheme]
     capsys.readouterr()
     assert main(["export", "--to", "qdq", "--config", str(tmp_path / "q" / "config.json"), "--samples", "300",
                  "--out", str(tmp_path / "fp8.onnx")]) == 0
     assert "MATCH" in capsys.readouterr().out
     zps = [i for i in onnx.load(str(tmp_path / "fp8.onnx")).graph.initializer if i.name.endswith(".zero_point")]
-    assert len(zps) == 16 and {z.data_type for z in zps} == {onnx.TensorProto.FLOAT8E4M3FN}
+    assert len(zps) == 16 and {z.data_type for z in zps} == {getattr(onnx.TensorProto, onnx_type)}
 
 
 @pytest.mark.parametrize("target", ["qdq", "qonnx"])
