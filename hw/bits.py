@@ -2,7 +2,12 @@
 
 from amaranth.hdl import Cat, Const, Mux, Shape, Signal
 
-__all__ = ["leading_zeros", "round_half_even", "round_shift_right"]
+__all__ = ["f32_nan", "leading_zeros", "round_half_even", "round_shift_right"]
+
+
+def f32_nan(x):
+    """Whether a 32-bit float32 bit pattern is a NaN (exponent all ones, mantissa not zero)."""
+    return (x[23:31] == 0xFF) & (x[:23] != 0)
 
 
 def round_half_even(m, kept, half, sticky):

@@ -3,7 +3,7 @@
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 
 from ..datapath import QNAN, MinifloatMacConfig
-from .bits import leading_zeros
+from .bits import f32_nan, leading_zeros
 from .float32_add import Float32Adder
 from .int_mac import int_fit
 from .mac import Mac
@@ -15,8 +15,7 @@ __all__ = ["MinifloatMac", "minifloat_nan", "unpack_minifloat"]
 def minifloat_nan(code, fmt):
     """Whether a minifloat code is NaN: OCP ``fn`` formats' S.1...1.1...1 (float8_e4m3fn); others have none here."""
     if fmt.special == "fn":
-        ones = (1 << (fmt.exp_bits + fmt.man_bits)) - 1
-        return code[:fmt.exp_bits + fmt.man_bits] == ones
+        return code[:fmt.exp_bits + fmt.man_bits] == fmt.nan_code
     if fmt.special or fmt.inf_nan:
         raise ValueError(f"no NaN decoder for {fmt!r}: units take no inf codes and only the OCP 'fn' special codes")
     return Const(0, 1)
@@ -134,7 +133,6 @@ class MinifloatMac(Mac):
         m.d.comb += [rnd.sign.eq(sign), rnd.exp.eq(exp), rnd.sig.eq(sig), rnd.zero.eq(zero), rnd.saturate.eq(sat)]
         if cfg.out.special == "fn":  # a NaN sum (only from a NaN operand) is the output's +NaN code
             code = Signal(cfg.out.bits)
-            nan = (acc[23:31] == 0xFF) & (acc[:23] != 0)
-            m.d.comb += code.eq(Mux(nan, (1 << (cfg.out.exp_bits + cfg.out.man_bits)) - 1, rnd.code))
+            m.d.comb += code.eq(Mux(f32_nan(acc), cfg.out.nan_code, rnd.code))
             return code
         return rnd.code

@@ -52,7 +52,7 @@ class MinifloatRounder(wiring.Component):
         normal_code = Signal(signed(code_bits + self._exp_bits))
         m.d.comb += normal_code.eq(((self.exp + (f.bias - 1)) << mb) + r)
         tiny_code = r if f.subnormals else (r << mb)
-        max_code = (1 << (e_m + mb)) - 1 - (f.special == "fn")
+        max_code = f.max_code
         mag = Signal(signed(code_bits + self._exp_bits + 1))
         m.d.comb += mag.eq(Mux(normal, normal_code, tiny_code))
         sign = self.sign << (e_m + mb)

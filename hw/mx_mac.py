@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 from ..datapath import QNAN, tree_depth, tree_reduce
 from ..datapath.mx import MXMacConfig, element_frac_bits, exact_bits
 from ..formats import Minifloat
-from .bits import leading_zeros, round_shift_right
+from .bits import f32_nan, leading_zeros, round_shift_right
 from .float32_add import Float32Adder
 from .minifloat_mac import minifloat_nan, unpack_minifloat
 
@@ -216,8 +216,7 @@ class MXMac(wiring.Component):
             with m.If(done):
                 m.d.sync += acc.eq(adder.o)
             with m.Elif(self.clear):  # a NaN bias loads as the one NaN the float units produce
-                bias_nan = (self.bias[23:31] == 0xFF) & (self.bias[:23] != 0)
-                m.d.sync += acc.eq(Mux(bias_nan, QNAN, self.bias))
+                m.d.sync += acc.eq(Mux(f32_nan(self.bias), QNAN, self.bias))
         else:
             with m.If(self.clear):
                 m.d.sync += acc.eq(Mux(done, v, 0))

@@ -173,7 +173,7 @@ def _minifloat_output(cfg, acc_bits):
     for c, v in zip(out.codes().tolist(), values, strict=True):
         if v >= 0 and not (v == 0 and c & (1 << (out.bits - 1))):
             codes.setdefault(v, c)  # the lowest code of each value (+0 before other zero codes)
-    scale = max(frac, out.man_bits - out.emin)  # the output's quantum in its lowest binade is 2**(emin - man_bits)
+    scale = max(frac, -out.lsb_exp)  # the output's quantum in its lowest binade is 2**(emin - man_bits)
     mags = sorted(codes)
     ints = [int(v * 2.0**scale) for v in mags]
     if any(i != v * 2.0**scale for i, v in zip(ints, mags, strict=True)):

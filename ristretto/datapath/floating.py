@@ -158,7 +158,7 @@ class MinifloatMacConfig:
     def product_frac_bits(self):
         """Fractional bits of the exact accumulator: the smallest product quantum is 2**-this."""
         # the smallest binade's quantum, with or without subnormals
-        return -(self.a.emin - self.a.man_bits + self.w.emin - self.w.man_bits)
+        return -(self.a.lsb_exp + self.w.lsb_exp)
 
     @property
     def product_bits(self):
@@ -182,7 +182,7 @@ class MinifloatMacConfig:
         ``a * 2**fa`` and ``w * 2**fw`` with ``fa + fw = product_frac_bits``:
         their products are the exact accumulator's product codes.
         """
-        fa, fw = self.a.man_bits - self.a.emin, self.w.man_bits - self.w.emin
+        fa, fw = -self.a.lsb_exp, -self.w.lsb_exp
         return self.a.decode(as_codes(a)).double() * 2.0**fa, self.w.decode(as_codes(w)).double() * 2.0**fw
 
     # -- the datapath ----------------------------------------------------------

@@ -37,7 +37,7 @@ __all__ = ["MXMacConfig", "block_value", "element_frac_bits", "element_ints", "e
 def element_frac_bits(element):
     """``f`` such that every value of ``element`` times ``2**f`` is an integer (its LSB exponent, negated)."""
     if isinstance(element, Minifloat):
-        return element.man_bits - element.emin
+        return -element.lsb_exp
     if isinstance(element, DynamicFixedPoint):
         return element.frac_bits
     raise TypeError(f"MX elements are Minifloat or DynamicFixedPoint formats, not {element!r}")

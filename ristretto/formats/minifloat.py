@@ -92,7 +92,7 @@ class Minifloat(Format):
             raise ValueError(
                 "Minifloat(exp_bits=1, inf_nan=True) has no finite non-zero binade; use exp_bits >= 2"
             )
-        low = self.emin - self.man_bits if self.subnormals else self.emin
+        low = self.lsb_exp if self.subnormals else self.emin
         if low < -149 or self.max_value > _F32_MAX:
             raise ValueError(
                 f"{self!r} spans 2**{low} .. {self.max_value:g}, outside float32; "
@@ -117,6 +117,30 @@ class Minifloat(Format):
         return top - self.bias
 
     @property
+    def lsb_exp(self):
+        """Exponent of the lowest binade's least significant mantissa bit, ``emin - man_bits``: every value
+        is an integer multiple of ``2**lsb_exp`` (with or without subnormals)."""
+        return self.emin - self.man_bits
+
+    @property
+    def max_code(self):
+        """The code of ``max_value`` (sign bit clear)."""
+        fn_top = self.special == "fn" and self.man_bits > 0  # the top mantissa of the top binade is NaN
+        return ((self.emax + self.bias) << self.man_bits) | ((1 << self.man_bits) - 1 - fn_top)
+
+    @property
+    def nan_code(self):
+        """The code NaN encodes to (sign bit clear), or None for a format without NaN."""
+        low = self.exp_bits + self.man_bits
+        if self.special == "fn":
+            return (1 << low) - 1
+        if self.special == "fnuz":
+            return 1 << low
+        if self.inf_nan:
+            return (((1 << self.exp_bits) - 1) << self.man_bits) | (1 << (self.man_bits - 1))
+        return None
+
+    @property
     def max_value(self):
         if self.special == "fn" and self.man_bits > 0:  # the top mantissa of the top binade is NaN
             return 2.0 ** self.emax * (2.0 - 2.0 ** (1 - self.man_bits))
@@ -128,7 +152,7 @@ class Minifloat(Format):
 
     @property
     def min_positive(self):
-        return 2.0 ** (self.emin - self.man_bits if self.subnormals else self.emin)
+        return 2.0 ** (self.lsb_exp if self.subnormals else self.emin)
 
     @property
     def slug(self):
@@ -155,7 +179,7 @@ class Minifloat(Format):
     def _float32_exact(self):
         # Every scale factor 2**k used below must be a normal float32, and
         # max + half an ulp must be a float32 (so M <= 22).
-        return self.emin - self.man_bits >= -126 and self.emax <= 126 and self.man_bits <= 22
+        return self.lsb_exp >= -126 and self.emax <= 126 and self.man_bits <= 22
 
     def _code_bounds(self):
         return 0, (1 << self.bits) - 1

@@ -99,3 +99,20 @@ def test_codes_enumerate_canonical_patterns_only():
 def test_invalid_parameters_are_refused_with_the_bad_value(args, kwargs, exc, msg):
     with pytest.raises(exc, match=msg):
         Minifloat(*args, **kwargs)
+
+
+@pytest.mark.parametrize("fmt", [Minifloat(4, 3), Minifloat(4, 3, subnormals=True), Minifloat(5, 2, inf_nan=True),
+                                 Minifloat(4, 3, special="fn"), Minifloat(4, 0, special="fn"),
+                                 Minifloat(4, 3, special="fnuz"), Minifloat(3, 2, bias=1)], ids=repr)
+def test_code_properties_are_those_encode_and_decode_use(fmt):
+    """``max_code``, ``nan_code`` and ``lsb_exp`` (what the hardware generators take) agree with the numerics."""
+    assert float(fmt.decode(torch.tensor([fmt.max_code]))[0]) == fmt.max_value
+    assert int(fmt.encode(torch.tensor([fmt.max_value]))[0]) == fmt.max_code
+    if fmt.inf_nan or fmt.special:
+        assert int(fmt.encode(torch.tensor([float("nan")]))[0]) == fmt.nan_code
+    else:
+        assert fmt.nan_code is None
+    values = fmt.decode(fmt.codes()).double()
+    values = values[torch.isfinite(values)]
+    assert torch.equal(values * 2.0**-fmt.lsb_exp, torch.round(values * 2.0**-fmt.lsb_exp))
+    assert float(values.abs()[values != 0].min()) == fmt.min_positive >= 2.0**fmt.lsb_exp
