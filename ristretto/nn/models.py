@@ -13,7 +13,7 @@ from ..errors import ModelError
 from ..files import atomic_path
 from .data import builtin_mnist
 from .onnx_graph import load_onnx
-from .script import ScriptGraph
+from .script import ScriptGraph, check_archive
 from .train import fit
 
 __all__ = ["LeNet", "ModelError", "builtin_lenet", "cache_dir", "check_finite", "load_model"]
@@ -207,7 +207,7 @@ def load_model(model=None, weights=None):
         net = load_onnx(model)
         check_finite(net)
         return net
-    if model and Path(model).suffix in (".pt", ".pth", ".ts", ".jit"):
+    if model and Path(model).suffix.lower() in (".pt", ".pth", ".ts", ".jit"):
         if weights:
             raise ModelError(f"--weights cannot be combined with the TorchScript file {model!r}: its weights are "
                              "inside it")
@@ -216,6 +216,7 @@ def load_model(model=None, weights=None):
         # torch 2.13 deprecates TorchScript, but still reads it; users with such files are who this serves
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=DeprecationWarning, message=r"`torch\.jit")
+            check_archive(model)
             try:
                 scripted = torch.jit.load(model, map_location="cpu")
             except Exception as err:  # noqa: BLE001 - torch raises RuntimeError, ValueError and others

@@ -2,6 +2,7 @@
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from nets import real_net as _net
@@ -85,3 +86,105 @@ def test_constant_weight_ops_of_a_graph_are_listed_as_unquantized(tmp_path):
     _save(_Norms().eval(), tmp_path / "n.pt", torch.zeros(1, 1, 8, 8))
     floats = unquantized(wrap_model(load_model(str(tmp_path / "n.pt"))))
     assert [(f["type"], f["parameters"]) for f in floats] == [("aten::batch_norm", 16), ("aten::layer_norm", 8)]
+
+
+# -- hostile graphs: nothing a TorchScript file holds may touch a file ---------------------------------------------
+class _MapsAFile(nn.Module):
+    """Maps ``victim`` into a tensor and overwrites it in place (the attack an allow-list must stop)."""
+
+    def __init__(self, victim):
+        super().__init__()
+        self.victim = victim
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        t = torch.from_file(self.victim, shared=True, size=8, dtype=torch.uint8)
+        u = t.copy_(torch.full([8], 65, dtype=torch.uint8))
+        return self.fc(x.flatten(1)) + 0 * u.sum()
+
+
+class _SetsState(nn.Module):
+    """Its ``__setstate__`` rewrites ``victim`` while ``torch.jit.load`` reads the file."""
+
+    def __init__(self, victim):
+        super().__init__()
+        self.w = torch.ones(4, 2)
+        self.victim = victim
+
+    def forward(self, x):
+        return x.flatten(1) @ self.w
+
+    @torch.jit.export
+    def __getstate__(self):
+        return (self.w, self.victim, self.training)
+
+    @torch.jit.export
+    def __setstate__(self, st: tuple[torch.Tensor, str, bool]):
+        t = torch.from_file(st[1], shared=True, size=8, dtype=torch.uint8)
+        u = t.copy_(torch.full([8], 66, dtype=torch.uint8))
+        self.w = st[0] + 0 * u.sum()
+        self.victim = st[1]
+        self.training = st[2]
+
+
+class _Empty(nn.Module):
+    def forward(self, x):
+        return x + torch.empty(1)  # uninitialized memory: not a pure operation
+
+
+class _Benign(_MapsAFile):
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+@pytest.mark.parametrize("command", [["quantize", "--format", "dfp"], ["quantize", "--format", "dfp", "--mode",
+                                     "exact"], ["export", "--to", "qdq", "--samples", "0", "--config", "CFG"]])
+def test_a_graph_that_maps_a_file_is_refused_and_the_file_is_untouched(tmp_path, command):
+    victim = tmp_path / "victim.py"
+    victim.write_text("print('original')\n")
+    _save(_MapsAFile(str(victim)), tmp_path / "evil.pt")
+    if "CFG" in command:  # the config of the same layers from a harmless graph, so export reaches the model
+        _save(_Benign(str(victim)), tmp_path / "benign.pt")
+        x, y = np.random.default_rng(0).random((20, 1, 2, 2), np.float32), np.arange(20) % 2
+        np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_val=x, y_val=y)
+        assert main(["quantize", "--model", str(tmp_path / "benign.pt"), "--data", str(tmp_path / "d.npz"),
+                     "--out", str(tmp_path / "q")]) == 0
+        command = [str(tmp_path / "q" / "config.json") if a == "CFG" else a for a in command]
+    out = tmp_path / ("out.onnx" if command[0] == "export" else "out")
+    with pytest.raises(SystemExit) as exc:
+        main([*command, "--model", str(tmp_path / "evil.pt"), "--out", str(out)])
+    err = str(exc.value.code)
+    assert victim.read_text() == "print('original')\n" and not (out.is_file() or out.is_dir() and any(out.iterdir()))
+    assert "aten::from_file (node %" in err and "not a pure tensor operation" in err and "\n" not in err
+
+
+def test_code_that_runs_while_loading_is_refused_unread(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("original\n")
+    _save(_SetsState(str(victim)), tmp_path / "evil.pt")
+    victim.write_text("original\n")  # saving ran nothing, but make sure the check below sees the original
+    with pytest.raises(ModelError, match=r"defines __setstate__ in .*: TorchScript runs it while loading the file"):
+        load_model(str(tmp_path / "evil.pt"))
+    assert victim.read_text() == "original\n"
+
+
+def test_an_impure_op_is_named_and_a_suffix_is_case_blind(tmp_path):
+    _save(_Empty(), tmp_path / "e.PT")
+    with pytest.raises(ModelError, match=r"^TorchScript operation aten::empty \(node %\S+\) is not a pure tensor "):
+        load_model(str(tmp_path / "e.PT"))
+
+
+_ZOO = [nn.ReLU(), nn.ReLU6(), nn.Hardswish(), nn.Hardsigmoid(), nn.SiLU(), nn.Sigmoid(), nn.Tanh(), nn.GELU(),
+        nn.GELU("tanh"), nn.LeakyReLU(), nn.ELU(), nn.PReLU(), nn.Mish(), nn.Softplus(), nn.Softmax(1),
+        nn.MaxPool2d(2), nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(1), nn.AdaptiveMaxPool2d(2), nn.GroupNorm(2, 4),
+        nn.InstanceNorm2d(4), nn.LayerNorm([4, 8, 8]), nn.Dropout2d(), nn.Flatten(), nn.Upsample(scale_factor=2),
+        nn.Upsample(scale_factor=2, mode="bilinear"), nn.PixelShuffle(2), nn.ZeroPad2d(1), nn.ReflectionPad2d(1),
+        nn.ChannelShuffle(2), nn.Conv2d(4, 4, 3, groups=4)]
+
+
+@pytest.mark.parametrize("layer", _ZOO, ids=lambda m: type(m).__name__)
+def test_the_layers_of_common_cnns_are_replayed(tmp_path, layer):
+    x = torch.randn(2, 4, 8, 8)
+    _save(layer.eval(), tmp_path / "m.pt", x)
+    with torch.no_grad():
+        assert torch.allclose(load_model(str(tmp_path / "m.pt"))(x), layer(x), atol=1e-6)
