@@ -203,6 +203,8 @@ class ScriptGraph(nn.Module):
                 res = [torch.scalar_tensor(vals[0])]
             else:  # unpack
                 res = list(vals[0])
+            if kind == "aten" and len(outs) > 1:  # an op returning several tensors (max_pool2d_with_indices)
+                res = list(res[0])
             if len(outs) == 1 and kind != "prim::ListUnpack" and kind != "prim::TupleUnpack":
                 env[outs[0]] = res[0]
             else:

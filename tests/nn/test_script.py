@@ -16,7 +16,7 @@ from ristretto.nn.script import ScriptGraph
 def _save(module, path, *example):
     """Write a TorchScript file as a user would (torch 2.13 deprecates torch.jit; that is the user's side)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore")  # DeprecationWarning, and TracerWarnings of torch's own layers
         torch.jit.save(torch.jit.trace(module, example) if example else torch.jit.script(module), path)
 
 
