@@ -1,14 +1,28 @@
 """Files we read and write: atomic writes, output folders checked before work, safe JSON reading."""
 
 import contextlib
+import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
 from .errors import InputError
 
-__all__ = ["atomic_path", "check_out_dir", "read_json", "write_bytes", "write_json", "write_text"]
+__all__ = ["atomic_path", "check_out_dir", "read_json", "safe_name", "write_bytes", "write_json", "write_text"]
+
+
+def safe_name(name):
+    """A file name for a user's string (a layer, model or data name) that stays inside the folder it joins.
+
+    Letters, digits, ``_``, ``-`` and ``.`` are kept (at most 40), anything else (``/``, ``..``, NUL, spaces)
+    becomes ``_``, and a hash of the whole string follows, so distinct names never share a file and
+    ``/etc/passwd`` or ``../../x`` name a plain file such as ``_etc_passwd-1c8bb0...``.
+    """
+    text = str(name)
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:40].lstrip(".") or "_"
+    return f"{stem}-{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
 
 
 @contextlib.contextmanager

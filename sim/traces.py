@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..datapath import bias_preload, chunks
+from ..files import safe_name
 
 __all__ = ["SCHEME_WIDTHS", "LayerTrace", "float32_traces", "lenet_traces", "network_traces", "verify_lenet"]
 
@@ -179,7 +180,7 @@ def verify_lenet(scheme, build_dir, *, lanes=1, accumulator="auto", channels=2, 
     results = {}
     for tr in lenet_traces(scheme, lanes=lanes, accumulator=accumulator, channels=channels, images=images,
                            seed=seed):
-        results[tr.layer] = verify(tr.spec, Path(build_dir) / scheme / tr.layer, stimulus=tr.stimulus)
+        results[tr.layer] = verify(tr.spec, Path(build_dir) / scheme / safe_name(tr.layer), stimulus=tr.stimulus)
         if log:
             log(tr.layer, tr.spec, results[tr.layer])
     return results

@@ -129,6 +129,12 @@ def _widths(points):
     return fig
 
 
+def _plain(name):
+    """A user's string as a literal label: a ``$`` would start matplotlib's mathtext, control characters no font
+    draws become ``?``."""
+    return "".join(c if c.isprintable() else "?" for c in str(name)).replace("$", r"\$")
+
+
 def _sqnr(points, width=8):
     plt = _plt()
     pts = [p for p in points if p["width"] == width and p.get("layers")]
@@ -141,7 +147,7 @@ def _sqnr(points, width=8):
         for i, p in enumerate(pts):
             ax.bar([j + i * w for j in range(len(layers))], [p["layers"][n] for n in layers], width=w,
                    label=f"{p['format']} {p['w_bits']}-bit", color=COLORS.get(p["format"]))
-        ax.set_xticks([j + 0.4 - w / 2 for j in range(len(layers))], layers)
+        ax.set_xticks([j + 0.4 - w / 2 for j in range(len(layers))], [_plain(n) for n in layers])
     ax.set_ylabel("weight SQNR (dB)")
     ax.set_title(f"Per-layer SQNR of the quantized weights (paper Fig. 5), {width}-bit points")
     ax.grid(True, axis="y", alpha=0.3)

@@ -15,7 +15,7 @@ import torch
 
 from .. import __version__
 from ..errors import InputError
-from ..files import write_json, write_text
+from ..files import safe_name, write_json, write_text
 from ..progress import Progress
 
 __all__ = ["FIXED_WIDTHS", "POINT_FIELDS", "SCHEMES", "Report", "check_widths", "fingerprint", "has_points", "sweep"]
@@ -125,15 +125,18 @@ def _unit(spec, cache, build_dir, verify_vectors, ice40, log):
     cache, base, used = cache
     clock_mhz = base["clock_mhz"]
     key = hashlib.sha256(json.dumps({"spec": spec, **base}, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache / f"unit-{key}.json"
-    used += [path.name, f"unit-{key}.v"]
+    path, netlist = cache / f"unit-{key}.json", f"unit-{key}.v"  # names from the key, never from an entry
+    used += [path.name, netlist]
     if path.exists():
         try:
             unit = json.loads(path.read_text(encoding="utf-8"))
-            if (cache / unit["netlist"]).is_file():
+            if not isinstance(unit, dict) or unit.get("netlist") != netlist or unit.get("spec") != spec:
+                raise ValueError("the entry names another unit or netlist")
+            if (cache / netlist).is_file():
                 return unit
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
-            log(f"    unit cache entry {path} is corrupt; recomputing it")
+            log(f"    unit cache entry {path} is corrupt; dropping it and recomputing the unit")
+            path.unlink(missing_ok=True)
     build = build_dir / key
     ver = verify(spec, build / "verify", exhaustive=False, random_vectors=verify_vectors)
     fig = synth_figures(spec, build / "synth", ice40=ice40, clock_mhz=clock_mhz)
@@ -147,7 +150,7 @@ def _unit(spec, cache, build_dir, verify_vectors, ice40, log):
     unit = {k: fig.get(k) for k in UNIT_FIELDS}
     unit["clock_asked"] = clock_mhz
     unit.update(spec=spec, vectors=ver["vectors"], verified=_verified(spec, ver, build / "prove", log),
-                tools=fig["tools"], netlist=f"unit-{key}.v")
+                tools=fig["tools"], netlist=netlist)
     write_text(cache / unit["netlist"], (build / "synth" / "netlist.v").read_text())  # for power on data
     write_json(path, unit, indent=1)
     return unit
@@ -170,7 +173,7 @@ def _data_power(net, x, units_of, cache, build_dir, *, float32=False):
             continue
         netlist = cache / unit["netlist"]
         activity = port_activity(stimuli[name], netlist_ports(netlist.read_text()))
-        work = build_dir / "power" / name
+        work = build_dir / "power" / safe_name(name)
         work.mkdir(parents=True, exist_ok=True)
         out[name] = power(netlist, unit["module"], default_liberty(), work, clock_mhz=unit["clock_mhz"],
                           activity=activity)

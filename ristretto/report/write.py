@@ -10,7 +10,7 @@ from ..files import write_bytes, write_json, write_text
 from .charts import figures, pareto, png, resolved
 from .sweep import POINT_FIELDS
 
-__all__ = ["write_report"]
+__all__ = ["csv_safe", "md_escape", "write_report"]
 
 _COLUMNS = [("format", "format", "{}"), ("width", "bits", "{}"), ("w_bits", "weight bits", "{}"),
             ("top1", "top-1 %", "{:.2%}"), ("ci", "95% interval", "{}"), ("top1_fp32", "fp32-mode %", "{:.2%}"),
@@ -21,6 +21,23 @@ _COLUMNS = [("format", "format", "{}"), ("width", "bits", "{}"), ("w_bits", "wei
             ("fmax_mhz", "fmax MHz", "{:.0f}"), ("clock_mhz", "clock MHz", "{:g}"),
             ("ice40_luts", "iCE40 LUTs", "{}"), ("ice40_fmax_mhz", "iCE40 MHz", "{:.0f}"),
             ("verified", "verified", "{}")]
+
+
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|#"})
+
+
+def md_escape(text):
+    """``text`` as literal Markdown: HTML tags inert (``<`` ``>`` ``&`` as entities), emphasis, code, links,
+    headings and table pipes backslash-escaped."""
+    return html.escape(str(text), quote=False).translate(_MD_SPECIAL)
+
+
+def csv_safe(value):
+    """A CSV cell a spreadsheet shows as text: a string starting with ``=``, ``+``, ``-``, ``@``, a tab or a
+    carriage return (a formula to Excel and LibreOffice) gets a leading ``'``; numbers stay numbers."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def _cell(p, key, fmt):
@@ -44,20 +61,20 @@ def _fronts(points):
 
 def _markdown(points, meta):
     front = _fronts(points)
-    lines = [f"# Accuracy vs hardware: {meta['model']} on {meta['data']}", "",
-             f"Library {meta['liberty']}, power at {meta['clock_mhz']:g} MHz (a unit that misses it: at its own fmax), "
-             "on each layer's own data. "
-             f"{meta['note']}", "",
+    e = md_escape
+    lines = [f"# Accuracy vs hardware: {e(meta['model'])} on {e(meta['data'])}", "",
+             f"Library {e(meta['liberty'])}, power at {meta['clock_mhz']:g} MHz (a unit that misses it: at its own "
+             f"fmax), on each layer's own data. {e(meta['note'])}", "",
              "| " + " | ".join(h for _, h, _ in _COLUMNS) + " | Pareto (energy) |",
              "|" + "---|" * (len(_COLUMNS) + 1)]
     for p in points:
-        cells = " | ".join(_cell(p, k, f) for k, _, f in _COLUMNS)
+        cells = " | ".join(e(_cell(p, k, f)) for k, _, f in _COLUMNS)
         lines.append(f"| {cells} | {front.get(id(p), '')} |")
     lines += ["", "Pareto (energy): `*` on the accuracy-vs-energy-per-inference front, `~` on the front but its gain "
               "over the cheaper front point lies inside the 95% intervals (not resolved by this validation set). "
               "`clock MHz` with `!`: a unit misses the clock asked for, so it is quoted at its own fmax (the lowest "
               "such clock is shown)."]
-    lines += ["", "Tools: " + "; ".join(f"{k}: {v}" for k, v in meta["tools"].items()), ""]
+    lines += ["", "Tools: " + e("; ".join(f"{k}: {v}" for k, v in meta["tools"].items())), ""]
     return "\n".join(lines)
 
 
@@ -108,7 +125,7 @@ def write_report(report, out_dir):
     buf = io.StringIO(newline="")
     writer = csv.DictWriter(buf, fieldnames=POINT_FIELDS, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(points)
+    writer.writerows({k: csv_safe(v) for k, v in p.items()} for p in points)
     write_text(out / "report.csv", buf.getvalue())
     write_text(out / "report.md", _markdown(points, meta))
     write_text(out / "report.html", _html(points, meta, charts))
