@@ -17,7 +17,11 @@ the output.
 from ..datapath import IntMacConfig, MinifloatMacConfig
 from ..formats.fixed import twos_complement_range
 
-__all__ = ["reference_verilog"]
+__all__ = ["NoReference", "reference_verilog"]
+
+
+class NoReference(ValueError):
+    """A unit family with no naive reference to prove against (float32 adders, MX): simulation only."""
 
 
 def _lanes(cfg, lines):
@@ -79,14 +83,14 @@ def reference_verilog(cfg, *, stages=0, bias=False, module="reference"):
     """
     if isinstance(cfg, MinifloatMacConfig):
         if cfg.accumulator != "exact":
-            raise ValueError("no naive reference for float32 adders: their units are proven by simulation only")
+            raise NoReference("no naive reference for float32 adders: their units are verified by simulation only")
         acc_bits, frac, out_kind = cfg.acc_bits, cfg.product_frac_bits, "minifloat"
         product_bits = cfg.product_bits + 1
     elif isinstance(cfg, IntMacConfig):
         acc_bits, frac, out_kind = cfg.acc_bits, cfg.accumulator.frac_bits, "dfp"
         product_bits = cfg.product_bits
     else:
-        raise ValueError(f"no naive reference for the {cfg.family} unit: it is proven by simulation only")
+        raise NoReference(f"no naive reference for the {cfg.family} unit: it is verified by simulation only")
     n = cfg.lanes
     sum_bits = product_bits + max(0, (n - 1).bit_length())
     wide = max(acc_bits, sum_bits) + 1

@@ -7,6 +7,7 @@ accuracy against area, delay, power and energy.
 """
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
@@ -112,12 +113,13 @@ def _hw_generate(args):
 
 def _hw_verify(args):
     from .hw import build, parse_spec
-    from .options import check_int
+    from .options import MAX_SEED, MAX_VECTORS, check_int
     from .sim.amaranth_sim import simulate
     from .sim.runner import verify
-    from .sim.stimulus import mac_stimulus
+    from .sim.stimulus import coverage, mac_stimulus
 
-    check_int("--random", args.random, 0)
+    check_int("--random", args.random, 0, MAX_VECTORS)
+    check_int("--seed", args.seed, 0, MAX_SEED)
     spec = _spec(args)
     config, options = parse_spec(spec)
     if args.amaranth or args.fast:
@@ -131,8 +133,9 @@ def _hw_verify(args):
     if config.lanes > 1:
         tier += f", {config.lanes} lanes"
     rate = result["vectors_per_s"]
+    exhaustive = not (args.amaranth or args.fast or args.no_exhaustive)
     print(f"{tier}: {result['vectors']} vectors checked in {result['seconds']:.1f} s "
-          f"({rate:,.0f} vectors/s)")
+          f"({rate:,.0f} vectors/s): {coverage(config, exhaustive=exhaustive, random_vectors=args.random)}")
     if result["passed"]:
         print("PASS: RTL equals the reference datapath bit for bit")
         return 0
@@ -233,7 +236,7 @@ def _export(args):
     from .nn.checks import check_model_data
     from .options import check_int
 
-    check_int("--samples", args.samples, 0)
+    check_int("--samples", args.samples, 0, 1_000_000)
     if not str(args.out).endswith(".onnx"):
         raise InputError(f"--out must name an .onnx file, not {args.out!r}")
     check_out_dir(Path(args.out).parent or ".", option="--out's folder")
@@ -310,10 +313,11 @@ def _paper(args):
 
 def _hw_verify_lenet(args):
     from .datapath import ACCUMULATORS, MAX_LANES
-    from .options import check_choice, check_int
+    from .options import MAX_SEED, check_choice, check_int
     from .sim.traces import verify_lenet
 
     check_int("--channels", args.channels, 1, 500)
+    check_int("--seed", args.seed, 0, MAX_SEED)
     check_int("--images", args.images, 1, 100)
     check_int("--lanes", args.lanes, 1, MAX_LANES)
     check_choice("--accumulator", args.accumulator, ACCUMULATORS)
@@ -336,11 +340,11 @@ def _hw_verify_lenet(args):
 
 
 def _hw_synth(args):
-    from .options import check_positive
+    from .options import MAX_MHZ, check_range
     from .synth import check_liberty, synth_figures
 
     spec = _spec(args)
-    check_positive("--clock-mhz", args.clock_mhz)
+    check_range("--clock-mhz", args.clock_mhz, 0.001, MAX_MHZ)
     if args.liberty:
         check_liberty(args.liberty)
     fig = synth_figures(spec, args.build_dir, liberty=args.liberty, clock_mhz=args.clock_mhz,
@@ -351,7 +355,9 @@ def _hw_synth(args):
     rows = [("module", fig["module"]), ("library", fig["liberty"]),
             ("area", f"{fig['area_um2']:.0f} um^2 ({fig['cells']} cells)"),
             ("critical path", f"{fig['delay_ns']:.2f} ns (fmax {fig['fmax_mhz']:.1f} MHz)"),
-            ("power", f"{fig['power_mw']:.3f} mW at {fig['clock_mhz']:g} MHz, default activity"),
+            ("power", f"{fig['power_mw']:.3f} mW at {fig['clock_mhz']:g} MHz, default activity"
+                      + ("" if fig["clock_met"] else f" (its fmax: it cannot run at the {fig['clock_asked']:g} MHz "
+                                                     "asked)")),
             ("energy per cycle", f"{fig['energy_pj']:.2f} pJ ({fig['lanes']} MAC(s) per cycle)"),
             ("per MAC", f"{fig['area_um2_per_mac']:.0f} um^2, {fig['energy_pj_per_mac']:.2f} pJ"),
             ("transistors (estimate)", f"{fig['transistors']}"), ("logic depth", f"{fig['logic_depth']} gates")]
@@ -367,24 +373,32 @@ def _hw_synth(args):
     return 0
 
 
+PROVE_REFUTED, PROVE_UNDECIDED, PROVE_NOT_APPLICABLE = 1, 3, 4  # hw prove's exit statuses (0: proven)
+
+
 def _hw_prove(args):
-    from .options import check_positive
+    from .hw.reference import NoReference
+    from .options import check_range
     from .synth.prove import prove
 
     spec = _spec(args)
-    check_positive("--timeout", args.timeout)
-    r = prove(spec, args.build_dir, timeout=args.timeout)
+    check_range("--timeout", args.timeout, 1, 86400)
+    try:
+        r = prove(spec, args.build_dir, timeout=args.timeout)
+    except NoReference as err:
+        print(f"NOT APPLICABLE: {err}; run ristretto hw verify")
+        return PROVE_NOT_APPLICABLE
     if r["proven"] is None:
         print(f"UNDECIDED {r['module']}: no proof within {args.timeout:g} s ({r['engine']}); raise --timeout, "
               "or rely on simulation: ristretto hw verify")
-        return 1
+        return PROVE_UNDECIDED
     if r["proven"]:
         print(f"PROVEN {r['module']}: equal to its naive reference (hw/reference.py) for every input sequence "
               f"and every accumulator state; {r['engine']}, {r['seconds']:.2f} s")
         return 0
     print(f"REFUTED {r['module']}: differs from its naive reference ({r['engine']}, {r['seconds']:.2f} s); "
           f"counterexample (inputs and outputs):\n{r['counterexample']}")
-    return 1
+    return PROVE_REFUTED
 
 
 REPORT_FORMATS = "dfp,minifloat,pow2,mx,fp8"
@@ -393,7 +407,7 @@ REPORT_FORMATS = "dfp,minifloat,pow2,mx,fp8"
 def _report(args):
     from .files import check_out_dir
     from .nn.checks import check_model_data
-    from .options import check_int, check_positive, name_list
+    from .options import MAX_MHZ, MAX_VECTORS, check_int, check_range, name_list
     from .report import sweep, write_report
     from .report.execute import default_workers
     from .report.sweep import SCHEMES, check_widths, has_points
@@ -404,7 +418,7 @@ def _report(args):
         formats = [f for f in formats if has_points(f, widths)]
     check_widths(formats, widths)
     check_int("--finetune-epochs", args.finetune_epochs, 0, 1000)
-    check_int("--verify-vectors", args.verify_vectors, 1, 10_000_000)
+    check_int("--verify-vectors", args.verify_vectors, 1, MAX_VECTORS)
     from .datapath import ACCUMULATORS, MAX_LANES
     from .nn.accumulators import check_policy
     from .options import check_choice
@@ -412,7 +426,7 @@ def _report(args):
     acc_bits = check_policy(args.acc_bits)
     check_choice("--accumulator", args.accumulator, ACCUMULATORS)
     check_int("--lanes", args.lanes, 1, MAX_LANES)
-    check_positive("--clock-mhz", args.clock_mhz)
+    check_range("--clock-mhz", args.clock_mhz, 0.001, MAX_MHZ)
     workers = default_workers() if args.workers is None else args.workers
     check_int("--workers", workers, 1, 1024)
     if args.ray_address is not None and not args.ray_address.strip():
@@ -680,7 +694,26 @@ def main(argv=None):
     except (ValueError, TypeError, NotImplementedError) as err:  # formats and configs validate with these
         raise SystemExit(f"{name}: {err}") from None
     except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise SystemExit(f"{name}: the disk is full (writing {err.filename or 'a file'}); free space and "
+                             "run again: nothing half written was kept") from None
         raise SystemExit(f"{name}: {err.strerror or err}: {err.filename or ''}".rstrip(": ")) from None
+    except MemoryError:
+        raise SystemExit(f"{name}: out of memory; use a smaller model, data set or batch") from None
+    except RuntimeError as err:
+        text = str(err)
+        if "can't allocate memory" in text or "not enough memory" in text or "out of memory" in text.lower():
+            raise SystemExit(f"{name}: out of memory ({_first(text)}); use a smaller model, data set or batch"
+                             ) from None
+        if "unexpected pos" in text or "No space left on device" in text:  # torch.save on a full disk
+            raise SystemExit(f"{name}: the disk is full (torch could not write a file); free space and run "
+                             "again: nothing half written was kept") from None
+        raise
+
+
+def _first(text, n=120):
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line[:n] + ("..." if len(line) > n else "")
 
 
 if __name__ == "__main__":

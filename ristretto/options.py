@@ -4,7 +4,12 @@ import math
 
 from .errors import InputError
 
-__all__ = ["check_choice", "check_int", "check_margin", "check_positive", "int_list", "name_list"]
+__all__ = ["MAX_MHZ", "MAX_SEED", "MAX_VECTORS", "check_choice", "check_int", "check_margin", "check_positive",
+           "check_range", "int_list", "name_list"]
+
+MAX_VECTORS = 10_000_000  # simulation vectors one run may ask for (10**7 take minutes and about 1 GB)
+MAX_SEED = 2**32 - 1  # numpy's and torch's seed range
+MAX_MHZ = 10_000.0  # a clock above 10 GHz is a typo at any node
 
 
 def check_int(option, value, lo, hi=None):
@@ -21,6 +26,14 @@ def check_positive(option, value):
     """A finite number above zero (a clock, a size)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise InputError(f"{option} must be a positive number, not {value!r}")
+    return value
+
+
+def check_range(option, value, lo, hi):
+    """A finite number in ``[lo, hi]`` (a clock, a time limit)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not lo <= value <= hi:
+        raise InputError(f"{option} must be a number in {lo:g}..{hi:g}, not {value!r}")
     return value
 
 

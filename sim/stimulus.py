@@ -2,7 +2,8 @@
 
 import numpy as np
 
-__all__ = ["exhaustive_pairs", "long_accumulation", "mac_stimulus", "mx_stimulus", "pack_lanes"]
+__all__ = ["EXHAUSTIVE_OPERAND_BITS", "coverage", "exhaustive_pairs", "long_accumulation", "mac_stimulus",
+           "mx_stimulus", "pack_lanes"]
 
 
 def _float32_pool(rng, n):
@@ -138,6 +139,24 @@ def mx_stimulus(cfg, *, exhaustive=True, random_vectors=65536, seed=0):
     return stim
 
 
+EXHAUSTIVE_OPERAND_BITS = 16  # a MAC's code pairs are swept exhaustively when its operands have this many bits
+
+
+def coverage(cfg, *, exhaustive=True, random_vectors=65536):
+    """What ``mac_stimulus`` covers, in words: exhaustive code pairs or why not, then the random vectors."""
+    if cfg.family == "mx":
+        a, w = cfg.a.element.bits, cfg.w.element.bits
+        pairs = f"every element-code pair ({2 ** (a + w):,}) in every lane" if exhaustive else "no exhaustive pairs"
+    elif not exhaustive:
+        pairs = "no exhaustive pairs (--no-exhaustive)"
+    elif cfg.a.bits + cfg.w.bits <= EXHAUSTIVE_OPERAND_BITS:
+        pairs = f"every code pair ({2 ** (cfg.a.bits + cfg.w.bits):,})"
+    else:
+        pairs = (f"no exhaustive pairs: {cfg.a.bits}+{cfg.w.bits}-bit operands have "
+                 f"{2 ** (cfg.a.bits + cfg.w.bits):,} code pairs, more than the 2**{EXHAUSTIVE_OPERAND_BITS} swept")
+    return f"{pairs}; {random_vectors:,} random accumulation vectors"
+
+
 def mac_stimulus(cfg, *, exhaustive=True, random_vectors=65536, seed=0, bias=False):
     """Concatenated stimulus: exhaustive pairs (if asked, for <= 16 bits of operands), then long random
     accumulations. MX units: ``mx_stimulus``."""
@@ -146,7 +165,7 @@ def mac_stimulus(cfg, *, exhaustive=True, random_vectors=65536, seed=0, bias=Fal
         if bias:
             stim["bias"] = _float32_pool(np.random.default_rng(seed + 7), len(stim["a"]))
         return stim
-    parts = [exhaustive_pairs(cfg)] if exhaustive and cfg.a.bits + cfg.w.bits <= 16 else []
+    parts = [exhaustive_pairs(cfg)] if exhaustive and cfg.a.bits + cfg.w.bits <= EXHAUSTIVE_OPERAND_BITS else []
     if random_vectors:
         parts.append(long_accumulation(cfg, random_vectors, seed))
     if not parts:

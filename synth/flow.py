@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from ..hw.generate import generate
-from ..options import check_positive
+from ..options import MAX_MHZ, check_range
 from .ice40 import ICE40_IO, ice40_figures
 from .sta import timing_and_power
 from .tools import check_liberty, default_liberty, tool_versions
@@ -17,7 +17,8 @@ def synth_figures(spec, workdir, *, liberty=None, clock_mhz=100.0, activity=None
     """Generate the MAC of ``spec`` and return its figures as a flat dict.
 
     Keys: ``area_um2``, ``cells``, ``delay_ns``, ``fmax_mhz``, ``power_mw``,
-    ``energy_pj``, ``clock_mhz``, ``transistors``, ``logic_depth``,
+    ``energy_pj``, ``clock_mhz`` (power's clock: ``clock_asked``, or the unit's fmax rounded down to 0.1 MHz
+    when it cannot run that fast; ``clock_met`` says which), ``transistors``, ``logic_depth``,
     ``ice40_luts``, ``ice40_fmax_mhz`` (worst path of any kind, pins included) and
     ``ice40_fmax_reg_mhz`` (register to register) (``None`` when ``ice40=False`` or when the unit has more pins
     than the device's I/O; ``ice40_skipped`` then says why),
@@ -36,7 +37,7 @@ def synth_figures(spec, workdir, *, liberty=None, clock_mhz=100.0, activity=None
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    check_positive("--clock-mhz", clock_mhz)
+    check_range("--clock-mhz", clock_mhz, 0.001, MAX_MHZ)
     liberty = check_liberty(liberty) if liberty else default_liberty()
     v_path, j_path = generate(spec, workdir)
     manifest = json.loads(j_path.read_text())

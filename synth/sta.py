@@ -1,5 +1,6 @@
 """OpenSTA: critical-path delay, highest clock frequency, and power of a mapped netlist."""
 
+import math
 import re
 from pathlib import Path
 
@@ -51,11 +52,19 @@ def timing_and_power(netlist, top, liberty, workdir, *, clock_mhz=100.0, activit
     log = run(["sta", "-no_init", "-exit", "timing.tcl"], workdir, "sta_timing.log")
     slack = _parse(r"WORST_SLACK (\S+)", log, "the worst slack", workdir)
     delay = _PERIOD_NS - slack
+    fmax = 1000.0 / delay
+    asked, clock_mhz = clock_mhz, met_clock(clock_mhz, fmax)
     period = 1000.0 / clock_mhz
     power_mw = power(netlist, top, liberty, workdir, clock_mhz=clock_mhz, activity=activity)
-    return {"delay_ns": delay, "fmax_mhz": 1000.0 / delay, "power_mw": power_mw, "clock_mhz": clock_mhz,
-            "energy_pj": power_mw * period,
+    return {"delay_ns": delay, "fmax_mhz": fmax, "power_mw": power_mw, "clock_mhz": clock_mhz,
+            "clock_asked": asked, "clock_met": clock_mhz == asked, "energy_pj": power_mw * period,
             "activity": "data" if isinstance(activity, dict) else activity if activity is not None else "default"}
+
+
+def met_clock(asked_mhz, fmax_mhz):
+    """The clock power is quoted at: the one asked for, or, for a unit that cannot run that fast, its fmax
+    rounded down to 0.1 MHz (power at a clock the unit misses is no figure anyone can use)."""
+    return asked_mhz if fmax_mhz >= asked_mhz else max(0.1, math.floor(fmax_mhz * 10) / 10)
 
 
 def power(netlist, top, liberty, workdir, *, clock_mhz=100.0, activity=None):

@@ -334,7 +334,7 @@ CASES = [
     # -- model and data together ---------------------------------------------------------------------
     ("fit-nhwc", "model+data", q(data="{d}/nhwc.npz"), "channels-last"),
     ("fit-wrong-channels", "model+data", q(data="{d}/rgb.npz"), "1 input channels"),
-    ("fit-wrong-size", "model+data", q(data="{d}/size.npz"), "does not accept the data's inputs of shape"),
+    ("fit-wrong-size", "model+data", q(data="{d}/size.npz"), "does not accept inputs of shape"),
     ("fit-labels-out-of-range", "model+data", q(data="{d}/labels_high.npz"), "could never be scored"),
     ("fit-labels-1-based", "model+data", q(data="{d}/labels_1based.npz"), "subtract 1"),
     ("fit-topk-above-classes", "model+data", q("--topk", "4"), "--topk must be in 1..3"),
@@ -383,8 +383,8 @@ CASES = [
     ("report-weights-alone", "model", ["report", "--weights", "{d}/tiny.pt", "--out", "{d}/rep"],
      "--weights needs --model"),
     # -- options -------------------------------------------------------------------------------------
-    ("opt-topk-zero", "options", q("--topk", "0"), "--topk must be at least 1"),
-    ("opt-topk-negative", "options", q("--topk", "-2"), "--topk must be at least 1"),
+    ("opt-topk-zero", "options", q("--topk", "0"), "--topk must be in 1..100000, not 0"),
+    ("opt-topk-negative", "options", q("--topk", "-2"), "--topk must be in 1..100000"),
     ("opt-topk-text", "options", q("--topk", "two"), "invalid int value"),
     ("opt-finetune-negative", "options", q("--finetune-epochs", "-1"), "--finetune-epochs must be in 0..1000"),
     ("opt-finetune-huge", "options", q("--finetune-epochs", "100000"), "--finetune-epochs must be in 0..1000"),
@@ -433,11 +433,13 @@ CASES = [
     ("opt-paper-min-low", "options", ["paper", "--min-width", "1"], "--min-width must be in 2..16"),
     ("opt-paper-max-high", "options", ["paper", "--max-width", "40"], "--max-width must be in 2..16"),
     ("opt-paper-finetune-negative", "options", ["paper", "--finetune-epochs", "-1"], "--finetune-epochs"),
-    ("opt-synth-clock-zero", "options", ["hw", "synth", "fixed8", "--clock-mhz", "0"], "--clock-mhz must be a "
-                                                                                        "positive number"),
-    ("opt-synth-clock-negative", "options", ["hw", "synth", "fixed8", "--clock-mhz", "-5"], "positive number"),
-    ("opt-synth-clock-nan", "options", ["hw", "synth", "fixed8", "--clock-mhz", "nan"], "positive number"),
-    ("opt-synth-clock-inf", "options", ["hw", "synth", "fixed8", "--clock-mhz", "inf"], "positive number"),
+    ("opt-synth-clock-zero", "options", ["hw", "synth", "fixed8", "--clock-mhz", "0"], "in 0.001..10000, not 0.0"),
+    ("opt-synth-clock-negative", "options", ["hw", "synth", "fixed8", "--clock-mhz", "-5"],
+     "--clock-mhz must be a number in 0.001..10000"),
+    ("opt-synth-clock-nan", "options", ["hw", "synth", "fixed8", "--clock-mhz", "nan"],
+     "--clock-mhz must be a number in 0.001..10000"),
+    ("opt-synth-clock-inf", "options", ["hw", "synth", "fixed8", "--clock-mhz", "inf"],
+     "--clock-mhz must be a number in 0.001..10000"),
     ("opt-verify-random-negative", "options", ["hw", "verify", "fixed8", "--random", "-1"], "--random must be"),
     ("opt-verify-nothing", "options", ["hw", "verify", "fixed8", "--fast", "--random", "0"], "No vectors"),
     ("opt-lenet-channels-zero", "options", ["hw", "verify-lenet", "--channels", "0"], "--channels must be"),
@@ -557,6 +559,7 @@ def test_bad_input_exits_with_one_line(d, argv, fragment, capsys, monkeypatch):
     assert "Traceback" not in cap.err + cap.out
     lines = [ln for ln in message.splitlines() if ln.strip()]
     assert len(lines) == 1, message
+    assert len(message.replace(str(d), "{d}")) <= 300, f"{len(message)} characters: {message}"
     assert fragment.replace("{d}", str(d)) in message, message
     assert not (d / "PWNED").exists()  # nothing in a data or weights file ran
 

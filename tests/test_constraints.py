@@ -2,6 +2,7 @@
 
 import importlib.metadata as md
 import re
+import sysconfig
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -24,7 +25,10 @@ def _pins():
 
 def test_every_installed_package_is_pinned_at_its_version():
     pins = _pins()
-    installed = {canonicalize_name(d.metadata["Name"]): Version(d.version) for d in md.distributions()}
+    # what pip installed into this environment (Ray, once imported, puts its vendored psutil on sys.path too)
+    site = {Path(sysconfig.get_paths()[k]).resolve() for k in ("purelib", "platlib")}
+    installed = {canonicalize_name(d.metadata["Name"]): Version(d.version) for d in md.distributions()
+                 if Path(d.locate_file("")).resolve() in site}
     unpinned = sorted(set(installed) - set(pins) - _UNPINNED)
     assert not unpinned, f"installed but not pinned (run tools/pin.sh after taking them on purpose): {unpinned}"
     # torch's pin names the public version (2.13.0) of the local CPU build (2.13.0+cpu)

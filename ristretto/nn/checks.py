@@ -1,14 +1,19 @@
 """The model and the data together: does the model take these inputs, and do the labels fit its outputs?"""
 
+import logging
+import warnings
 from dataclasses import replace
 
 import torch
 from torch import nn
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from ..errors import InputError
 from .evaluate import class_scores, select_output
 
-__all__ = ["check_model_data", "chance_warning"]
+__all__ = ["chance_warning", "check_memory", "check_model_data"]
 
 
 def _first_layer(net):
@@ -21,9 +26,9 @@ def _first_layer(net):
 def _expects(net):
     m = _first_layer(net)
     if isinstance(m, nn.Conv2d):
-        return f"its first layer is a Conv2d with {m.in_channels} input channels: inputs [N, {m.in_channels}, H, W]"
+        return f"its first layer, a Conv2d of {m.in_channels} input channels, takes [N, {m.in_channels}, H, W]"
     if isinstance(m, nn.Conv1d):
-        return f"its first layer is a Conv1d with {m.in_channels} input channels: inputs [N, {m.in_channels}, L]"
+        return f"its first layer, a Conv1d of {m.in_channels} input channels, takes [N, {m.in_channels}, L]"
     if isinstance(m, nn.Linear):
         return f"its first layer is a Linear with {m.in_features} inputs (after flattening)"
     return "see its first layer"
@@ -37,7 +42,71 @@ def _adapt_layout(net, data):
     return data, None
 
 
-def check_model_data(net, data, *, topk=1, output_index=None, device="cpu"):
+def _available_bytes():
+    """Memory this process may still take: ``MemAvailable`` (Linux), else the physical memory."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+class _Largest(TorchDispatchMode):
+    """Records the operation whose tensors (operands and results, parameters aside) take the most bytes."""
+
+    def __init__(self):
+        super().__init__()
+        self.bytes, self.op, self.shape = 0, None, None
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        tensors = [t for t in tree_leaves((args, kwargs, out)) if isinstance(t, FakeTensor)]
+        n = sum(t.numel() * t.element_size() for t in tensors)
+        if n > self.bytes:
+            res = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+            self.bytes, self.op, self.shape = n, func._schema.name, list(res[0].shape) if res else []
+        return out
+
+
+def check_memory(net, x, batch):
+    """Refuse a model whose forward pass on ``batch`` samples like ``x[:1]`` needs more memory than is free.
+
+    The pass runs once on one sample as fake tensors (shapes only, nothing
+    allocated), so a graph that would inflate its activations (an upsampling by
+    2000) is refused before the first real pass. A model the fake pass cannot run
+    (data-dependent shapes) is not checked here.
+
+    Raises
+    ------
+    InputError
+        Naming the largest operation, its batch shape and the memory it needs.
+    """
+    quiet = logging.getLogger("torch._subclasses.fake_tensor")  # it logs an ERROR for a shape it cannot run
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL + 1)
+    try:
+        with FakeTensorMode(allow_non_fake_inputs=True) as mode, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fx = mode.from_tensor(x[:1])
+            with _Largest() as big, torch.no_grad():
+                net.eval()(fx)
+    except Exception:  # noqa: BLE001 - the real pass that follows reports what is wrong with the model
+        return
+    finally:
+        quiet.setLevel(level)
+    need, free = big.bytes * batch, _available_bytes()
+    if need > free:
+        raise InputError(f"The model's forward pass needs about {need / 2**30:.1f} GiB for a batch of {batch} "
+                         f"({big.op} -> {[batch, *big.shape[1:]]}), more than the {free / 2**30:.1f} GiB "
+                         "free; use smaller inputs or a smaller model")
+
+
+def check_model_data(net, data, *, topk=1, output_index=None, device="cpu", batch_size=500):
     """Run the model on two validation samples and check its output against the labels and options.
 
     Returns ``(data, notes)``: the data (a grey-image axis removed for a Conv1d
@@ -53,6 +122,7 @@ def check_model_data(net, data, *, topk=1, output_index=None, device="cpu"):
     """
     data, note = _adapt_layout(net, data)
     notes = [note] if note else []
+    check_memory(net, data.x_val, min(batch_size, max(len(data.x_train), len(data.x_val))))
     x = data.x_val[:2].to(device)
     shape = list(data.x_val.shape)
     try:
@@ -61,10 +131,10 @@ def check_model_data(net, data, *, topk=1, output_index=None, device="cpu"):
     except Exception as err:  # noqa: BLE001 - a model rejects a bad shape in many ways
         hint = ""
         if x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
-            hint = "; the data looks channels-last (NHWC): transpose it to [N, C, H, W]"
+            hint = "; the data looks channels-last (NHWC): transpose it"
         msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(f"The model does not accept the data's inputs of shape {shape} ({type(err).__name__}: "
-                         f"{msg[:200]}); {_expects(net)}{hint}") from None
+        raise InputError(f"The model does not accept inputs of shape {shape} ({msg[:90]}"
+                         f"{'...' if len(msg) > 90 else ''}); {_expects(net)}{hint}") from None
     scores = class_scores(select_output(out, output_index))
     if not isinstance(scores, torch.Tensor) or scores.ndim != 2:
         got = list(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__

@@ -8,6 +8,7 @@ numpy arrays.
 
 import gzip
 import io
+import math
 import pickle
 import struct
 import zipfile
@@ -151,6 +152,55 @@ def _images(a, key, path):
     return torch.from_numpy(np.ascontiguousarray(x))
 
 
+def data_limit_bytes():
+    """The most bytes a data set may take as float32 tensors: ``RISTRETTO_MAX_DATA_GB`` (default 4 GiB)."""
+    import os
+
+    try:
+        gb = float(os.environ.get("RISTRETTO_MAX_DATA_GB", "4"))
+    except ValueError:
+        raise DataError("RISTRETTO_MAX_DATA_GB must be a number of GiB, e.g. 8") from None
+    return int(gb * 2**30)
+
+
+def _npz_headers(fh, path, keys):
+    """Check each member's ``.npy`` header (dtype, shape) against its stored size and the data limit, reading
+    no array: a zip bomb or a header declaring terabytes is refused before anything is inflated."""
+    total, limit = 0, data_limit_bytes()
+    with zipfile.ZipFile(fh) as z:
+        members = {i.filename.removesuffix(".npy"): i for i in z.infolist()}
+        missing = [k for k in keys if k not in members]
+        if missing:
+            raise DataError(f"{path} lacks arrays {missing}; it needs x_train, y_train, x_val, y_val")
+        for k in keys:
+            info = members[k]
+            if not info.filename.endswith(".npy"):
+                raise DataError(f"{path}: member {info.filename!r} is not .npy array data; save the arrays with "
+                                "numpy.savez")
+            with z.open(info) as m:
+                try:
+                    version = np.lib.format.read_magic(m)
+                    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    shape, _, dtype = reader(m)
+                except (ValueError, OSError, EOFError, SyntaxError) as err:
+                    raise DataError(f"{path}: member {info.filename!r} is not .npy array data ({str(err)[:80]}); "
+                                    "save the arrays with numpy.savez") from None
+                header = m.tell()
+            if dtype.hasobject:
+                raise DataError(f"{path} holds object arrays, which only unpickling could read; refusing to run "
+                                "code from a data file: save plain numeric arrays")
+            count = math.prod(int(d) for d in shape)
+            if header + count * dtype.itemsize != info.file_size:
+                raise DataError(f"{path}: member {info.filename!r} declares {list(shape)} {dtype} "
+                                f"({count * dtype.itemsize:,} bytes) but stores {info.file_size - header:,}: the "
+                                "file is corrupt or crafted")
+            total += count * 4  # as float32 (labels as int64 are smaller than the images)
+    if total > limit:
+        raise DataError(f"{path} declares {total / 2**30:.1f} GiB of data as float32, over the limit of "
+                        f"{limit / 2**30:.1f} GiB; use a smaller set or raise RISTRETTO_MAX_DATA_GB")
+
+
 def _npz(path):
     keys = ("x_train", "y_train", "x_val", "y_val")
     try:
@@ -159,10 +209,9 @@ def _npz(path):
                 raise DataError(f"{path} is not a readable .npz file (empty, truncated or not a zip archive); save "
                                 "the arrays with numpy.savez")
             fh.seek(0)
+            _npz_headers(fh, path, keys)
+            fh.seek(0)
             with np.load(fh, allow_pickle=False) as f:
-                missing = [k for k in keys if k not in f]
-                if missing:
-                    raise DataError(f"{path} lacks arrays {missing}; it needs x_train, y_train, x_val, y_val")
                 arrays = {k: f[k] for k in keys}
     except DataError:
         raise
@@ -171,7 +220,7 @@ def _npz(path):
             raise DataError(f"{path} holds object arrays, which only unpickling could read; refusing to run code "
                             "from a data file: save plain numeric arrays") from None
         raise DataError(f"{path} is not a readable .npz file ({err})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, AttributeError) as err:
         raise DataError(f"{path} is not a readable .npz file (empty, truncated or not a zip archive: {err})"
                         ) from None
     out = {k: (_images if k.startswith("x") else _labels)(arrays[k], k, path) for k in keys}

@@ -9,7 +9,7 @@ from ..datapath import ACCUMULATORS, MAX_LANES
 from ..errors import InputError
 from ..files import atomic_path, check_out_dir, write_json
 from ..formats import MXFormat
-from ..options import check_choice, check_int, check_margin
+from ..options import MAX_SEED, check_choice, check_int, check_margin
 from ..progress import Progress
 from .accumulators import accumulator_report, check_policy, size_accumulators
 from .checks import chance_warning, check_model_data
@@ -70,14 +70,15 @@ def _bounds(scheme, groups, mx_element=None):
     return {g: (weight if g != "act" else (2, 16)) for g in groups}
 
 
-def _check_options(scheme, margin, rule, finetune_epochs, mode, topk, batch_size):
+def _check_options(scheme, margin, rule, finetune_epochs, mode, topk, batch_size, seed):
     check_choice("--format", scheme, SCHEMES)
     check_margin(margin)
     check_choice("--rule", rule, RULES)
     check_int("--finetune-epochs", finetune_epochs, 0, 1000)
     check_choice("--mode", mode, ("fp32", "exact"))
-    check_int("--topk", topk, 1)
-    check_int("batch size", batch_size, 1)
+    check_int("--topk", topk, 1, 100_000)
+    check_int("batch size", batch_size, 1, 65_536)
+    check_int("--seed", seed, 0, MAX_SEED)
 
 
 def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetune_epochs=0, finetune_lr=0.005,
@@ -125,7 +126,7 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
                              "formats; drop --format (the config decides) or drop --config")
         scheme = cfg_scheme
     scheme = scheme or "dfp"
-    _check_options(scheme, margin, rule, finetune_epochs, mode, topk, batch_size)
+    _check_options(scheme, margin, rule, finetune_epochs, mode, topk, batch_size, seed)
     if mx_element is not None:
         if scheme != "mx":
             raise InputError(f"--mx-element {mx_element} needs --format mx, not --format {scheme}")
@@ -151,7 +152,8 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
         layer.accumulator, layer.lanes = accumulator, lanes
     if config is not None:
         check_config_layers(config, cfg_formats, layers)
-    data, notes = check_model_data(net, data, topk=topk, output_index=output_index, device=device)
+    data, notes = check_model_data(net, data, topk=topk, output_index=output_index, device=device,
+                                   batch_size=batch_size)
     for n in notes:
         log(n)
     for w in data.warnings():

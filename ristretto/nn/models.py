@@ -3,6 +3,7 @@
 import hashlib
 import importlib
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -238,9 +239,11 @@ def load_model(model=None, weights=None):
         try:
             state = torch.load(weights, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - torch raises UnpicklingError and others
-            raise ModelError(f"Refusing {weights!r}: it does not load as plain tensors (weights_only=True): "
-                             f"{_first_line(err)}. Save a state_dict: torch.save(model.state_dict(), path)"
-                             ) from None
+            found = re.search(r"GLOBAL ([\w.]+)", str(err))
+            why = f"it asks for {found[1]}" if found else _first_line(err)[:80]
+            raise ModelError(f"Refusing {weights!r}: it does not load as plain tensors with weights_only=True "
+                             f"({why}); nothing in it was run. Save a state_dict: "
+                             "torch.save(model.state_dict(), path)") from None
         state = _state_from_checkpoint(state, weights)
         _check_state(net, state, weights, model)
         try:

@@ -98,8 +98,8 @@ def test_a_one_input_bug_is_refuted_by_the_proof(tmp_path):
 def test_the_cli(tmp_path, capsys):
     assert main(["hw", "prove", "fixed8", "--lanes", "4", "--build-dir", str(tmp_path)]) == 0
     assert capsys.readouterr().out.startswith("PROVEN mac_fixed_dfp8f4_dfp8f7_dfp8f4_acc32w_l4_st0")
-    with pytest.raises(SystemExit, match="no naive reference for float32 adders"):
-        main(["hw", "prove", "minifloat8", "--build-dir", str(tmp_path)])
+    assert main(["hw", "prove", "minifloat8", "--build-dir", str(tmp_path)]) == 4  # not refuted (1), undecided (3)
+    assert capsys.readouterr().out.startswith("NOT APPLICABLE: no naive reference for float32 adders")
 
 
 def test_an_undecided_proof_says_so(tmp_path):
