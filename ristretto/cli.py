@@ -677,7 +677,7 @@ def _build_parser():
 
 def main(argv=None):
     """Run the command line; returns the exit status (bad input exits with one line on stderr)."""
-    from .report.execute import ClusterMissing
+    from .report.execute import ClusterMissing, WorkerLost
     from .sim.runner import SimulationFailed, SimulatorMissing
     from .synth import ToolFailed, ToolMissing
 
@@ -689,7 +689,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
-    except (InputError, ToolMissing, ToolFailed, SimulatorMissing, SimulationFailed, ClusterMissing) as err:
+    except (InputError, ToolMissing, ToolFailed, SimulatorMissing, SimulationFailed, ClusterMissing,
+            WorkerLost) as err:
         raise SystemExit(f"{name}: {err}") from None
     except (ValueError, TypeError, NotImplementedError) as err:  # formats and configs validate with these
         raise SystemExit(f"{name}: {err}") from None

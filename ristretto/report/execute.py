@@ -16,11 +16,18 @@ either way (``tests/report/test_execute.py`` compares them byte for byte).
 import os
 import sys
 
-__all__ = ["ClusterMissing", "default_workers", "run_jobs"]
+__all__ = ["ClusterMissing", "WorkerLost", "default_workers", "run_jobs"]
 
 
 class ClusterMissing(RuntimeError):
     """Ray was asked for but is not installed, or the cluster cannot be reached."""
+
+
+RETRIES = 2  # times a job whose worker died is run again
+
+
+class WorkerLost(RuntimeError):
+    """A job whose Ray worker died on every try."""
 
 
 def default_workers():
@@ -94,7 +101,8 @@ def run_jobs(fn, context, jobs, *, workers=1, ray_address=None, done=None, log=p
             logs = []
             return job_fn(ctx, *args, log=logs.append), logs
 
-        remote = ray.remote(num_cpus=1, max_retries=0)(task)
+        # a worker that dies (killed, out of memory) is replaced and its point run again: points are idempotent
+        remote = ray.remote(num_cpus=1, max_retries=RETRIES)(task)
         payload = ray.put(cloudpickle.dumps((fn, context)))
         paths = [os.path.abspath(p or os.curdir) for p in sys.path]
         home = os.path.dirname(os.path.dirname(os.path.abspath(ristretto.__file__)))
@@ -108,6 +116,10 @@ def run_jobs(fn, context, jobs, *, workers=1, ray_address=None, done=None, log=p
             except ray.exceptions.RayTaskError as err:  # the task's own exception, as if it ran here
                 cause = getattr(err, "cause", None)
                 raise (cause if isinstance(cause, BaseException) else err.as_instanceof_cause()) from None
+            except ray.exceptions.RayError as err:  # the worker or its node died on every try
+                raise WorkerLost(f"job {jobs[i]} failed {RETRIES + 1} times because its Ray worker died "
+                                 f"({type(err).__name__}: killed, or out of memory?); its points done so far are "
+                                 "cached: run again, or with --workers 1") from None
             for line in logs:
                 log(line)
             results[i] = result

@@ -61,3 +61,31 @@ def test_workers_import_a_model_module_found_from_the_drivers_path(tmp_path, mon
     import raymods_box
 
     assert run_jobs(_unbox, {"box": raymods_box.Box(7)}, [(1,), (2,)], workers=2, log=lambda m: None) == [8, 9]
+
+
+def _dies_once(context, x, *, log):
+    """Kills its own worker process the first time it runs job ``x`` (a marker file remembers)."""
+    import os
+    from pathlib import Path
+
+    marker = Path(context["dir"]) / f"died-{x}"
+    if x in context["die"] and not marker.exists():
+        marker.write_text("once")
+        os._exit(1)
+    if x in context["always"]:
+        os._exit(1)
+    return x * 10
+
+
+def test_a_worker_that_dies_is_replaced_and_its_job_runs_again(tmp_path):
+    got = run_jobs(_dies_once, {"dir": str(tmp_path), "die": {2}, "always": set()}, [(1,), (2,), (3,)], workers=2,
+                   log=lambda m: None)
+    assert got == [10, 20, 30] and (tmp_path / "died-2").exists()
+
+
+def test_a_job_whose_worker_always_dies_fails_in_one_line(tmp_path):
+    from ristretto.report.execute import WorkerLost
+
+    with pytest.raises(WorkerLost, match=r"^job \(2,\) failed 3 times because its Ray worker died"):
+        run_jobs(_dies_once, {"dir": str(tmp_path), "die": set(), "always": {2}}, [(1,), (2,)], workers=2,
+                 log=lambda m: None)
