@@ -41,8 +41,17 @@ def class_scores(out):
     return out
 
 
-def accuracy(net, x, y, *, topk=1, batch_size=500, output_index=None, device="cpu"):
-    """Fraction in [0, 1] of samples whose label is among the ``topk`` highest scores."""
+def accuracy(net, x, y, *, topk=1, batch_size=500, output_index=None, device="cpu", finite=False):
+    """Fraction in [0, 1] of samples whose label is among the ``topk`` highest scores.
+
+    ``finite=True`` (the float model) refuses outputs that are NaN or inf: scoring them would rank garbage.
+
+    Raises
+    ------
+    InputError
+        For an output that is not ``[batch, classes]``, or with ``finite`` a NaN or inf score (naming the first
+        sample and class).
+    """
     correct = 0
     net.eval()
     with torch.no_grad():
@@ -51,6 +60,11 @@ def accuracy(net, x, y, *, topk=1, batch_size=500, output_index=None, device="cp
             if scores.ndim != 2:
                 raise InputError(f"The scored output must be [batch, classes], not {list(scores.shape)}; "
                                  "choose another output with --output")
+            if finite and not bool(torch.isfinite(scores).all()):
+                n, c = (int(v) for v in torch.nonzero(~torch.isfinite(scores))[0])
+                raise InputError(f"The float model's output is {float(scores[n, c])} for validation sample {i + n} "
+                                 f"(class {c}) and {int((~torch.isfinite(scores)).sum())} scores in its batch; "
+                                 "its weights or its inputs' scaling are broken, so no accuracy can be scored")
             top = scores.topk(min(topk, scores.shape[1]), dim=1).indices.cpu()
             correct += int((top == y[i:i + batch_size, None]).any(dim=1).sum())
     return correct / len(x)

@@ -167,12 +167,12 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
                                 else ""))
         warn(f"left in float32 (not quantized, not in weights.npz): {listing}")
 
-    def score():
+    def score(finite=False):
         return accuracy(net, data.x_val, data.y_val, topk=topk, batch_size=batch_size, output_index=output_index,
-                        device=device)
+                        device=device, finite=finite)
 
     set_mode(net, "fp32")
-    baseline = score()
+    baseline = score(finite=True)
     log(f"baseline (float32) top-{topk}: {baseline:.4f} on {len(data.x_val)} validation samples")
     chance = chance_warning(baseline, max(data.num_classes, 2), topk)
     if chance:

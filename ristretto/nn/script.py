@@ -135,16 +135,41 @@ class ScriptGraph(nn.Module):
                 parsed = torch._C.parse_schema(schema)
                 op = (kind[6:], parsed.overload_name or "default",
                       tuple(a.name if a.kwarg_only else None for a in parsed.arguments))
+                ins = self._inference(kind, [a.name for a in parsed.arguments], ins, outs)
                 self._steps.append(("aten", op, ins, outs))
                 weights = [self._consts[i] for i in ins if isinstance(self._consts.get(i), torch.Tensor)
                            and self._consts[i].numel() > 1]
                 if weights:  # an op computing with constant tensors (e.g. a BatchNorm freezing could not fold)
                     self._float_ops.append({"name": f"{kind} -> %{outs[0]}", "type": kind,
                                             "parameters": sum(w.numel() for w in weights)})
+            elif kind in ("prim::GetAttr", "prim::SetAttr"):  # state freezing could not fold: it is written
+                raise TypeError(f"TorchScript node {kind} (%{outs[0] if outs else ''}): the graph updates module "
+                                "state as it runs (a BatchNorm traced in training mode updates its running "
+                                "statistics); trace or script the model after model.eval()")
             else:
                 raise TypeError(f"TorchScript node {kind} is not supported (only straight-line graphs of aten "
                                 "operations, as torch.jit.trace produces); pass the Python model with "
                                 "--model package.module:factory instead")
+
+    def _inference(self, kind, names, ins, outs):
+        """``ins`` with inference semantics: a graph traced in training mode recorded dropout with ``train=True``
+        and BatchNorm with ``training=True`` (batch statistics); both replay as in ``model.eval()``.
+
+        Raises ``ModelError`` for a BatchNorm without running statistics: it can only normalize per batch.
+        """
+        flag = {"aten::dropout": "train", "aten::dropout_": "train", "aten::feature_dropout": "train",
+                "aten::feature_dropout_": "train", "aten::batch_norm": "training"}.get(kind)
+        if flag is None or flag not in names or self._consts.get(ins[names.index(flag)]) is not True:
+            return ins
+        if kind == "aten::batch_norm" and any(self._consts.get(ins[names.index(k)], 0) is None
+                                              for k in ("running_mean", "running_var")):
+            raise ModelError(f"TorchScript {kind} (node %{outs[0]}) has no running statistics, so it normalizes "
+                             "each batch by itself and no quantized unit can compute it; keep running stats "
+                             "(track_running_stats=True) and save the model after model.eval()")
+        ins = list(ins)
+        ins[names.index(flag)] = "%inference:false"
+        self._consts["%inference:false"] = False
+        return ins
 
     def float_ops(self):
         """Graph operations that compute with constant tensors and stay in float32 (``unquantized``)."""

@@ -312,7 +312,7 @@ def _baseline_point(model, data, build_dir, verify_vectors, ice40, unit_cache, l
     from ..nn import accuracy, quant_layers
     from ..nn.convert import wrap_model
 
-    top1 = accuracy(model, data.x_val, data.y_val)
+    top1 = accuracy(model, data.x_val, data.y_val, finite=True)
     net = wrap_model(model)
     unit = _unit({"family": "float32", "lanes": 1, "stages": 0}, unit_cache, build_dir, verify_vectors, ice40, log)
     layers = quant_layers(net)

@@ -188,3 +188,35 @@ def test_the_layers_of_common_cnns_are_replayed(tmp_path, layer):
     _save(layer.eval(), tmp_path / "m.pt", x)
     with torch.no_grad():
         assert torch.allclose(load_model(str(tmp_path / "m.pt"))(x), layer(x), atol=1e-6)
+
+
+class _TrainMode(nn.Module):
+    def __init__(self, track=True):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.bn = nn.BatchNorm2d(4, track_running_stats=track)
+        self.drop = nn.Dropout(0.5)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(self.drop(torch.relu(self.bn(self.conv(x) * 2)).mean((2, 3))))
+
+
+def test_a_graph_traced_in_training_mode_replays_in_inference_semantics(tmp_path):
+    net = _TrainMode()
+    net.bn = nn.Identity()
+    _save(net.train(), tmp_path / "t.pt", torch.randn(4, 1, 8, 8))  # traced in training mode: dropout recorded
+    x = torch.randn(5, 1, 8, 8)
+    with torch.no_grad():
+        g = load_model(str(tmp_path / "t.pt"))
+        assert torch.equal(g(x), g(x)) and torch.allclose(g(x), net.eval()(x), atol=1e-6)  # no dropout
+    bn = _TrainMode()
+    _save(bn.train(), tmp_path / "bn.pt", torch.randn(4, 1, 8, 8))  # its BatchNorm updates running statistics
+    with pytest.raises(ModelError, match=r"updates module state as it runs \(a BatchNorm traced in training mode"):
+        load_model(str(tmp_path / "bn.pt"))
+
+
+def test_batchnorm_without_running_statistics_is_refused(tmp_path):
+    _save(_TrainMode(track=False).eval(), tmp_path / "t.pt", torch.randn(4, 1, 8, 8))
+    with pytest.raises(ModelError, match=r"aten::batch_norm \(node %\S+\) has no running statistics"):
+        load_model(str(tmp_path / "t.pt"))
