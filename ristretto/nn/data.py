@@ -89,6 +89,9 @@ class Dataset:
             out.append(f"inputs run from {lo:g} to {hi:g}: they look like unscaled 8-bit pixels; if the model "
                        "was trained on [0, 1], divide by 255")
         ys = torch.cat([self.y_train, self.y_val])
+        if len(self.y_val.unique()) == 1:
+            out.append(f"every validation label is class {int(self.y_val[0])}: a model that always answers it "
+                       "scores 100%, so accuracy cannot rank formats; use data with several classes")
         if int(ys.min()) == 1 and len(ys.unique()) == self.num_classes - 1:
             out.append(f"labels run from 1 to {int(ys.max())} and class 0 never occurs: if they are 1-based, "
                        "subtract 1")
@@ -338,6 +341,10 @@ def _cifar_dir(path):
     return Dataset(*load(train), *load(["test_batch"]), path.name)
 
 
+# grey modes and the value of full scale (None: float pixels, taken as they are)
+_DEPTH = {"1": 1.0, "L": 255.0, "I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I": 65535.0, "F": None}
+
+
 def _image_folder(path, size=None):
     from PIL import Image, UnidentifiedImageError
 
@@ -362,18 +369,32 @@ def _image_folder(path, size=None):
     classes = sorted(p.name for p in (path / "train").iterdir() if p.is_dir())
     if not classes:
         raise DataError(f"{path / 'train'} has no class folders; use train/<class>/<image> and val/<class>/<image>")
+    if (path / "val").is_dir():
+        extra = sorted(p.name for p in (path / "val").iterdir() if p.is_dir() and p.name not in classes)
+        if extra:  # their images would be dropped, or scored under another class's label
+            raise DataError(f"{path / 'val'} has class folders that train/ lacks: {extra[:5]}; labels are the "
+                            "train/ folders' sorted names, so give every class a train/ folder")
     splits = {s: files(path / s, classes) for s in ("train", "val")}
+    modes = {img.mode for imgs in splits.values() for img, _ in imgs}
+    unknown = sorted(modes - set(_DEPTH) - {"RGB", "RGBA", "P", "PA", "LA", "CMYK", "YCbCr"})
+    if unknown:
+        raise DataError(f"Images under {path} have mode {unknown[0]}, which this loader does not read; save them as "
+                        "8- or 16-bit grey, RGB or float (mode F) images")
     # grey images stay one channel (a model for MNIST-like data expects [N, 1, H, W]); anything else is RGB
-    grey = all(img.mode in ("1", "L", "I", "I;16", "F") for imgs in splits.values() for img, _ in imgs)
+    grey = modes <= set(_DEPTH)
 
     def tensors(split):
         xs, ys = [], []
         for img, label in splits[split]:
-            img = img.convert("L" if grey else "RGB")
             if size:
                 img = img.resize((size, size))
-            a = np.asarray(img, np.float32) / 255.0
-            xs.append(a[None] if grey else a.transpose(2, 0, 1))
+            if grey:  # at the image's own depth: 16-bit and float pixels are not truncated to 8 bits
+                scale = _DEPTH[img.mode]
+                a = np.asarray(img, np.float32 if img.mode != "1" else bool).astype(np.float32)
+                a = a / scale if scale else a
+                xs.append(a[None])
+            else:
+                xs.append(np.asarray(img.convert("RGB"), np.float32).transpose(2, 0, 1) / 255.0)
             ys.append(label)
         if len({x.shape for x in xs}) > 1:
             raise DataError(f"Images under {path / split} differ in size; resize them to one size first")
