@@ -12,7 +12,6 @@ import zipfile
 
 import numpy as np
 import pytest
-import torch
 
 from ristretto.cli import main
 
