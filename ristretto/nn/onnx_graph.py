@@ -27,7 +27,7 @@ _FUNCS = ("Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "Add", "Sub", "Mul", "
           "Identity", "Dropout", "Transpose", "Squeeze", "Unsqueeze", "ReduceMean", "Pad", "Constant", "Cast",
           "Shape", "Gather", "HardSigmoid", "HardSwish", "Elu", "Selu", "Softplus", "Erf", "Gelu", "Exp", "Log",
           "Sqrt", "Neg", "Abs", "Reciprocal", "Pow", "Max", "Min", "Sum", "Mean", "Slice", "Split", "Resize",
-          "Upsample", "ReduceMax", "ReduceSum", "PRelu")
+          "Upsample", "ReduceMax", "ReduceSum", "PRelu", "LayerNormalization")
 SUPPORTED_OPS = _LAYERS + _FUNCS
 
 
@@ -108,7 +108,8 @@ class OnnxGraph(nn.Module):
             self._add_step("op", (op, a, where), list(node.input), list(node.output))
             weights = [self._consts[i] for i in node.input if i in self._consts and self._consts[i].numel() > 1
                        and self._consts[i].is_floating_point()]
-            if weights and op in ("Add", "Sub", "Mul", "Div", "MatMul", "PRelu", "Max", "Min", "Sum", "Mean", "Pow"):
+            if weights and op in ("Add", "Sub", "Mul", "Div", "MatMul", "PRelu", "Max", "Min", "Sum", "Mean", "Pow",
+                                  "LayerNormalization"):  # stays in float32, as nn.LayerNorm does: listed
                 self._float_ops.append({"name": f"{op} {node.name or k}", "type": f"onnx::{op}",
                                         "parameters": sum(w.numel() for w in weights)})
 
@@ -352,6 +353,11 @@ def _run(what, v):
         shape = _ints(v[1])
         shape = [x.shape[i] if s == 0 and not a.get("allowzero", 0) else s for i, s in enumerate(shape)]
         return x.reshape(shape)
+    if op == "LayerNormalization":  # over the axes from `axis` on; Scale and B broadcast (opset 17)
+        dims = tuple(range(int(a.get("axis", -1)) % x.ndim, x.ndim))
+        mean = x.mean(dims, keepdim=True)
+        y = (x - mean) / torch.sqrt((x - mean).square().mean(dims, keepdim=True) + float(a.get("epsilon", 1e-5)))
+        return y * v[1] + (v[2] if len(v) > 2 and v[2] is not None else 0)
     if op in ("Softmax", "LogSoftmax"):
         f = torch.softmax if op == "Softmax" else torch.log_softmax
         return f(x, int(a.get("axis", -1)))

@@ -185,3 +185,41 @@ def test_split_gives_every_output(tmp_path):
     x = torch.randn(2, 3, 4, 4)
     a, b = g(x)
     assert torch.equal(a, x[:, :1]) and torch.equal(b, x[:, 1:])
+
+
+class _WithLayerNorm(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3)
+        self.ln = torch.nn.LayerNorm([4, 6, 6])
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(self.ln(torch.relu(self.conv(x))).mean((2, 3)))
+
+
+def test_layernorm_gets_the_same_treatment_by_either_door(tmp_path):
+    """ONNX LayerNormalization, like nn.LayerNorm, stays in float32 and is listed as unquantized (--strict
+    refuses both); its replay equals onnxruntime."""
+    from ristretto.nn import quantize_network
+    from ristretto.nn.data import Dataset
+
+    torch.manual_seed(0)
+    model = _WithLayerNorm().eval()
+    with torch.no_grad():
+        model.ln.weight.uniform_(0.5, 2)
+        model.ln.bias.uniform_(-1, 1)
+    x = torch.randn(6, 1, 8, 8)
+    path = export(model, x[:1], tmp_path / "ln.onnx", dynamo=False)
+    assert "LayerNormalization" in {n.op_type for n in onnx.load(path).graph.node}
+    g = load_model(str(path))
+    ref = ort.InferenceSession(str(path)).run(None, {"x": x.numpy()})[0]
+    with torch.no_grad():
+        assert np.allclose(g(x).numpy(), ref, atol=1e-5) and torch.allclose(g(x), model(x), atol=1e-5)
+    by_onnx = [(f["type"], f["parameters"]) for f in unquantized(wrap_model(g))]
+    by_torch = [(f["type"], f["parameters"]) for f in unquantized(wrap_model(model))]
+    assert by_onnx == [("onnx::LayerNormalization", 288)] and by_torch == [("LayerNorm", 288)]
+    data = Dataset(x, torch.arange(6) % 3, x, torch.arange(6) % 3)
+    for net in (g, model):
+        with pytest.raises(ValueError, match=r"^--strict: these parts would stay in float32: "):
+            quantize_network(net, data, strict=True, log=lambda m: None)
