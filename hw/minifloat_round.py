@@ -48,6 +48,10 @@ class MinifloatRounder(wiring.Component):
         amount = Signal(range(w + 2))
         m.d.comb += amount.eq(Mux(normal, w - 1 - mb, Mux(below > w + 1, w + 1, below)))
         r = round_shift_right(m, self.sig, w, amount, w + 1)
+        if mb == 0 and w >= 2:  # a tie between 2**exp and 2**(exp+1) goes to the even code (formats.Minifloat)
+            odd = Signal()
+            m.d.comb += odd.eq((self.exp + f.bias)[0])  # the code of 2**exp is exp + bias
+            r = Mux(normal & (self.sig == (0b11 << (w - 2))), Mux(odd, 2, 1), r)
         code_bits = e_m + mb + 2
         normal_code = Signal(signed(code_bits + self._exp_bits))
         m.d.comb += normal_code.eq(((self.exp + (f.bias - 1)) << mb) + r)

@@ -112,9 +112,7 @@ def reference_round(fmt, x, rounding):
             tie_up = np.abs(hi) > np.abs(lo)
         else:  # nearest_even: the even code; if both are even, the smaller magnitude
             lo_even, hi_even = codes[lo_i] % 2 == 0, codes[hi_i] % 2 == 0
-            tie_up = np.where(lo_even & hi_even, np.abs(hi) < np.abs(lo), hi_even)
-            if getattr(fmt, "man_bits", None) == 0:  # the integer significand 1.5 rounds to 2
-                tie_up = lo != 0
+            tie_up = np.where(lo_even & hi_even, np.abs(hi) < np.abs(lo), hi_even)  # man_bits = 0 too
         up = np.where(dlo == dhi, tie_up, dhi < dlo)
     out = np.where(lo == hi, lo, np.where(up, hi, lo))
     return np.where(x == 0, out, np.copysign(out, x)) if symmetric else out

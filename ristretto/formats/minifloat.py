@@ -52,6 +52,11 @@ class Minifloat(Format):
     ``Minifloat(8, 7, ...)`` bfloat16 and ``Minifloat(5, 2, ...)`` float8_e5m2.
     Between 0 and the smallest normal value of a format without subnormals
     the grid is {0, 2**emin}; a tie there rounds to 0 under ``nearest_even``.
+    ``nearest_even`` sends a tie to the value with the even code: for
+    ``man_bits >= 1`` that is the even significand IEEE names; with
+    ``man_bits = 0`` (where IEEE's rule is open: every significand is 1) it is
+    the power of two whose exponent code is even, so e2m0 rounds 3.0 to 2.0
+    (code 2) and 1.5 to 2.0, never 3.0 to 4.0 (code 3).
     The sign of zero is kept (codes ``0`` and ``1 << (E + M)``). Every value
     must be a float32, so formats whose range leaves float32 are refused.
     """
@@ -206,7 +211,13 @@ class Minifloat(Format):
         qe = e - m  # exponent of the quantum (ulp) in a's binade
         if not self.subnormals:
             qe = torch.where(a < 2.0 ** self.emin, self.emin, qe)
-        r = round_integer(a * pow2(-qe, a.dtype), rounding, u)
+        y = a * pow2(-qe, a.dtype)
+        r = round_integer(y, rounding, u)
+        if m == 0 and rounding == "nearest_even":
+            # With no mantissa bit a tie (y = 1.5) lies between 2**e and 2**(e+1), whose significands are both 1:
+            # IEEE's "even least significant digit" decides nothing at p = 1. The rule is the even *code*, as for
+            # every other width (there it coincides with an even significand): 2**e's code is e + bias.
+            r = torch.where(y == 1.5, torch.where((e + self.bias) % 2 == 0, 1.0, 2.0).to(a.dtype), r)
         v = r.mul_(pow2(qe, a.dtype))
         over = v > self.max_value
         if self.inf_nan and rounding != "toward_zero":

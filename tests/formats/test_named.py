@@ -139,3 +139,24 @@ def test_errors(kwargs, exc, msg):
         Minifloat(4, 3, **kwargs)
     with pytest.raises(ValueError, match=r"^Unknown format name 'float8_e4m3b11'; known: float8_e4m3fn, "):
         named("float8_e4m3b11")
+
+
+@pytest.mark.parametrize("fmt", [Minifloat(2, 0), Minifloat(3, 0), Minifloat(3, 0, subnormals=True),
+                                 Minifloat(4, 0, bias=5), Minifloat(2, 0, special="fn"),
+                                 Minifloat(4, 3, subnormals=True)],
+                         ids=lambda f: f.slug)
+def test_ties_go_to_the_even_code_also_without_mantissa_bits(fmt):
+    """The one tie rule of every minifloat, man_bits = 0 included: the nearest value, ties to the even code
+    (e2m0: 3.0 -> 2.0, code 2; -3.0 -> -2.0, code 6)."""
+    vals = fmt.decode(fmt.codes()).numpy().astype(np.float64)
+    vals = np.unique(vals[np.isfinite(vals)])
+    x = np.concatenate([(vals[1:] + vals[:-1]) / 2, vals, np.random.default_rng(2).uniform(-fmt.max_value,
+                                                                                          fmt.max_value, 5000)])
+    for dtype in (np.float64, np.float32):
+        xs = x.astype(dtype)
+        ours = fmt.quantize(torch.from_numpy(xs)).numpy().astype(np.float64)
+        exact = _exact_nearest_even(fmt, xs.astype(np.float64))
+        assert np.array_equal(np.abs(ours), np.abs(exact)) and np.array_equal(ours[ours != 0], exact[ours != 0])
+    if fmt == Minifloat(2, 0):
+        assert fmt.quantize(torch.tensor([3.0, -3.0, 1.5])).tolist() == [2.0, -2.0, 2.0]
+        assert fmt.encode(torch.tensor([3.0, -3.0])).tolist() == [2, 6]

@@ -39,12 +39,17 @@ def test_a_sample_of_code_pairs_of_the_preset():
     assert simulate(mac, stim)["passed"]
 
 
-@pytest.mark.parametrize("fmt", [M(4, 3), M(5, 2, subnormals=True), M(3, 0), M(2, 4, bias=-3)], ids=lambda f: f.slug)
+@pytest.mark.parametrize("fmt", [M(4, 3), M(5, 2, subnormals=True), M(3, 0), M(2, 0), M(3, 0, subnormals=True),
+                                 M(2, 0, special="fn"), M(2, 4, bias=-3)], ids=lambda f: f.slug)
 def test_rounder_equals_formats_encode(fmt):
-    """Float32 values, normalized as the MAC does, round exactly as fmt.encode."""
+    """Float32 values, normalized as the MAC does, round exactly as fmt.encode: grid points, every tie between
+    two neighbours (man_bits = 0: between two powers of two, to the even code) and random values."""
     rng = np.random.default_rng(0)
     x = (rng.standard_normal(3000) * np.exp2(rng.integers(-12, 12, 3000))).astype(np.float32)
-    x = np.concatenate([x, fmt.decode(fmt.codes()).numpy(), np.float32([0.0, -0.0, np.inf, -np.inf])])
+    grid = np.unique(fmt.decode(fmt.codes()).numpy())
+    grid = grid[np.isfinite(grid)]
+    ties = ((grid[1:].astype(np.float64) + grid[:-1]) / 2).astype(np.float32)
+    x = np.concatenate([x, grid, ties, np.float32([0.0, -0.0, np.inf, -np.inf])])
     dut = MinifloatRounder(fmt, width=24, exp_bits=10)
     got = []
 

@@ -39,13 +39,19 @@ SWEEP = [
     {"family": "float32", "stages": 2},
     {"family": "minifloat", "a": FN.to_dict(), "w": replace(FN, bias=10).to_dict(),
      "out": replace(FN, bias=4).to_dict(), "accumulator": "fp32", "lanes": 4, "bias": True},
+    # no mantissa bit: a tie between two powers of two goes to the even code (e2m0: -3 -> -2, code 6)
+    {"family": "minifloat", "a": Minifloat(2, 0).to_dict(), "w": Minifloat(2, 0).to_dict(),
+     "out": Minifloat(2, 0).to_dict(), "accumulator": "exact", "acc_bits": 10},
+    {"family": "minifloat", "a": Minifloat(3, 1).to_dict(), "w": Minifloat(3, 0, subnormals=True).to_dict(),
+     "out": Minifloat(3, 0, subnormals=True).to_dict(), "accumulator": "fp32", "bias": True},
 ]
 
 
 @pytest.mark.parametrize("spec", SWEEP, ids=["fixed6x5-sat12-st1", "fixed4x8-wrap14-st2", "shift7x5z-sat13-st2",
                                              "fixed12x10-wrap24", "mf-e5m2s-x-e4m3-fp32-st1",
                                              "mf-e4m3-x-e3m2-exact36s-st2", "float32-st2",
-                                             "e4m3fn-scaled-4lanes-bias"])
+                                             "e4m3fn-scaled-4lanes-bias", "mf-e2m0-exact10",
+                                             "mf-e3m1-x-e3m0s-fp32-bias"])
 def test_swept_configurations(spec, tmp_path):
     # exhaustive pairs where the operands have <= 16 bits together, then random accumulations
     result = verify(spec, tmp_path, exhaustive=True, random_vectors=20000, seed=3)

@@ -36,6 +36,10 @@ SWEEP = {
     "mf-e3m2s-exact-sat": _mf(M(3, 2, subnormals=True), M(4, 3), acc_bits=24, overflow="saturate", stages=2),
     "mf-e4m3-exact": _mf(M(4, 3), M(4, 3), acc_bits=40, bias=True),
     "mf-e2m1-exact-l4": _mf(M(2, 1), M(3, 2), acc_bits=14, lanes=4),
+    # no mantissa bit: ties between two powers of two go to the even code (3.0 -> 2.0 in e2m0, not 4.0)
+    "mf-e2m0-exact": _mf(M(2, 0), M(2, 0), acc_bits=10),
+    "mf-e3m0s-exact-bias": _mf(M(3, 0, subnormals=True), M(3, 0, subnormals=True), acc_bits=16, bias=True),
+    "mf-e2m1-to-e3m0-exact": {**_mf(M(2, 1), M(3, 0)), "acc_bits": 12},
     # 16 lanes: the adder tree against the plain sum is discharged at the word level (alumacc, equal operands)
     "fixed16-l16": {"a": D(16, 8).to_dict(), "w": D(16, 14).to_dict(), "out": D(16, 8).to_dict(), "acc_bits": 40,
                     "lanes": 16},
