@@ -29,6 +29,13 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
+    def add_argument(self, *names, **kw):
+        # choices and names are lower case; users type DFP, QDQ or Exact too
+        if kw.get("choices") and "type" not in kw and all(isinstance(c, str) and c == c.lower()
+                                                            for c in kw["choices"]):
+            kw["type"] = str.lower
+        return super().add_argument(*names, **kw)
+
 
 def _widths_arg(text):
     from .options import int_list
@@ -525,12 +532,12 @@ def _build_parser():
     p.add_argument("--widths", help="CONV_W,FC_W,ACT: quantize at these widths (2..16) instead of searching, e.g. "
                    "8,8,8 for an int8 target")
     p.add_argument("--refine-layers", action="store_true", help="after the group search, narrow each layer")
-    p.add_argument("--acc-bits", default="bound",
+    p.add_argument("--acc-bits", default="bound", type=str.lower,
                    help="accumulator width per layer in exact mode (integer formats): bound (never overflows; "
                    "default), observed (the calibration data's largest partial sum plus --acc-guard bits), or N "
                    "bits for every layer (2..53)")
     p.add_argument("--acc-guard", type=int, default=1, help="guard bits added to the observed width (default 1)")
-    p.add_argument("--accumulator", default="auto",
+    p.add_argument("--accumulator", default="auto", type=str.lower,
                    help="minifloat layers in exact mode: exact (a fixed-point sum that never rounds, sized like "
                    "--acc-bits), fp32 (float32 adders, rounding at each addition) or auto (default: exact for "
                    "operands of at most 8 bits)")
@@ -566,7 +573,7 @@ def _build_parser():
                    "built-in LeNet)")
     p.add_argument("--weights", help="state_dict or checkpoint for --model")
     p.add_argument("--data", help="dataset (default: built-in MNIST); see 'ristretto quantize --help'")
-    p.add_argument("--formats", default=REPORT_FORMATS,
+    p.add_argument("--formats", default=REPORT_FORMATS, type=str.lower,
                    help="comma-separated schemes from dfp, fixed, minifloat, pow2, mx, fp8 (default "
                    f"{REPORT_FORMATS}; mx: OCP MX at widths 4, 6, 8 = fp4, fp6 e2m3, fp8 e4m3 elements, blocks of 32, "
                    "32-lane units; fp8: OCP E4M3 scaled per group, width 8 only)")
@@ -575,9 +582,9 @@ def _build_parser():
     p.add_argument("--finetune-epochs", type=int, default=0, help="fine-tuning epochs per point (default 0)")
     p.add_argument("--verify-vectors", type=int, default=2000, help="random co-simulation vectors per point")
     p.add_argument("--no-ice40", action="store_true", help="skip the iCE40 figures")
-    p.add_argument("--acc-bits", default="bound",
+    p.add_argument("--acc-bits", default="bound", type=str.lower,
                    help="accumulator of the synthesized unit: bound (never overflows; default), observed, or N bits")
-    p.add_argument("--accumulator", default="auto",
+    p.add_argument("--accumulator", default="auto", type=str.lower,
                    help="minifloat units: exact (fixed-point sum), fp32 (float32 adder) or auto (default: exact for "
                    "operands of at most 8 bits)")
     p.add_argument("--lanes", type=int, default=1, help="lanes of the synthesized units, 1..64 (default 1)")
@@ -664,7 +671,7 @@ def _build_parser():
     p.add_argument("--format", default="dfp", choices=["dfp", "pow2", "minifloat", "fp8"],
                    help="scheme of the quantized LeNet (default dfp)")
     p.add_argument("--lanes", type=int, default=1, help="lanes of each layer's dot-product unit, 1..64 (default 1)")
-    p.add_argument("--accumulator", default="auto",
+    p.add_argument("--accumulator", default="auto", type=str.lower,
                    help="minifloat: exact (fixed-point sum), fp32 (float32 adders) or auto (default: exact)")
     p.add_argument("--channels", type=int, default=2,
                    help="whole output channels traced per layer, 1..500 (default 2)")
@@ -672,6 +679,9 @@ def _build_parser():
     p.add_argument("--build-dir", default="build/verify-lenet", help="simulator build folder")
     p.add_argument("--seed", type=int, default=0, help="seed choosing the channels (default 0)")
     p.set_defaults(func=_hw_verify_lenet)
+    for leaf in _leaves(parser):
+        leaf.add_argument("--verbose", action="store_true",
+                          help="on an error, print the libraries' own full text (a traceback) before the one line")
     return parser
 
 
@@ -685,7 +695,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     name = "ristretto " + args.command + (f" {args.hw_command}" if args.command == "hw" else "")
     try:
-        return args.func(args) or 0
+        return _run(args)
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
@@ -710,6 +720,28 @@ def main(argv=None):
             raise SystemExit(f"{name}: the disk is full (torch could not write a file); free space and run "
                              "again: nothing half written was kept") from None
         raise
+
+
+def _run(args):
+    """The command; with ``--verbose`` an error's full chain (the library's own text) precedes its one line."""
+    try:
+        return args.func(args) or 0
+    except Exception as err:
+        if getattr(args, "verbose", False):
+            import traceback
+
+            cause = err.__cause__ or err.__context__
+            traceback.print_exception(cause if cause is not None else err, file=sys.stderr)
+        raise
+
+
+def _leaves(parser):
+    """The parsers that run a command (``hw``'s own subcommands included)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                yield from _leaves(sub) if any(isinstance(a, argparse._SubParsersAction) for a in sub._actions) \
+                    else [sub]
 
 
 def _first(text, n=120):

@@ -425,7 +425,7 @@ def load_data(spec=None):
     path = Path(spec)
     if not path.exists():
         raise DataError(f"Data path {str(spec)!r} does not exist")
-    if path.is_file() and path.suffix == ".npz":
+    if path.is_file() and path.suffix.lower() == ".npz":
         return _npz(path)
     if path.is_dir():
         names = {p.name for p in path.iterdir()}
