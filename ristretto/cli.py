@@ -244,7 +244,7 @@ def _export(args):
     from .options import check_int
 
     check_int("--samples", args.samples, 0, 1_000_000)
-    if not str(args.out).endswith(".onnx"):
+    if not str(args.out).lower().endswith(".onnx"):
         raise InputError(f"--out must name an .onnx file, not {args.out!r}")
     check_out_dir(Path(args.out).parent or ".", option="--out's folder")
     model, data = _model_and_data(args)

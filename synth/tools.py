@@ -1,5 +1,6 @@
 """Finding and running the external tools, with clear errors when one is missing or fails."""
 
+import functools
 import os
 import re
 import shlex
@@ -12,9 +13,10 @@ from ..errors import InputError
 from ..files import write_text
 
 __all__ = ["DEBIAN_PACKAGES", "ToolFailed", "ToolMissing", "ToolTimeout", "check_liberty", "default_liberty",
-           "local_copy", "require", "run", "tool_versions"]
+           "abc_binary", "local_copy", "require", "require_abc", "run", "tool_versions"]
 
-DEBIAN_PACKAGES = {"yosys": "yosys", "yosys-abc": "yosys", "sta": "opensta", "nextpnr-ice40": "nextpnr-ice40"}
+DEBIAN_PACKAGES = {"yosys": "yosys", "yosys-abc": "yosys", "berkeley-abc": "berkeley-abc", "sta": "opensta",
+                   "nextpnr-ice40": "nextpnr-ice40"}
 OSU018 = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 
 
@@ -36,6 +38,24 @@ def require(tool):
         pkg = DEBIAN_PACKAGES.get(tool, tool)
         raise ToolMissing(f"{tool} not found: install it (Debian: apt-get install {pkg}) or run tools/setup.sh")
     return path
+
+
+@functools.cache
+def abc_binary():
+    """The ABC program this Yosys runs for ``abc``: Debian's build calls ``berkeley-abc``, upstream's
+    ``yosys-abc`` (``help abc`` names it)."""
+    require("yosys")
+    try:
+        text = subprocess.run(["yosys", "-p", "help abc"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        text = ""
+    found = re.search(r'instead of "([^"]+)" to execute ABC', text)
+    return found[1] if found else "yosys-abc"
+
+
+def require_abc():
+    """Raise ``ToolMissing`` naming the package when the ABC program Yosys calls is not installed."""
+    return require(abc_binary())
 
 
 def default_liberty():

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from .tools import local_copy, run
+from .tools import local_copy, require_abc, run
 
 __all__ = ["ABC_SCRIPT", "FLOW", "synthesize"]
 
@@ -34,6 +34,7 @@ def synthesize(verilog, top, liberty, workdir):
     ``stat -tech cmos`` (transistor estimate) and ``ltp -noff`` (logic depth in gates). The flow is ``FLOW``.
     """
     workdir = Path(workdir)
+    require_abc()  # else Yosys fails deep in its log
     # the script names files relative to workdir: user paths may hold spaces or non-ASCII characters
     lib = local_copy(liberty, workdir, "cells.lib").name
     src = local_copy(verilog, workdir, "design.v").name if Path(verilog).parent.resolve() != workdir.resolve() \

@@ -259,3 +259,16 @@ def test_power_is_quoted_at_a_clock_the_unit_meets():
     from ristretto.synth.sta import met_clock
 
     assert met_clock(100.0, 250.0) == 100.0 and met_clock(5000.0, 123.456) == 123.4 and met_clock(1e4, 0.01) == 0.1
+
+
+def test_a_missing_abc_names_the_program_yosys_runs_and_its_package(monkeypatch, tmp_path):
+    import shutil
+
+    from ristretto.synth.tools import ToolMissing, abc_binary, require_abc
+
+    assert abc_binary() in ("berkeley-abc", "yosys-abc") and shutil.which(abc_binary())
+    which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda t: None if t == abc_binary() else which(t))
+    pkg = "berkeley-abc" if abc_binary() == "berkeley-abc" else "yosys"
+    with pytest.raises(ToolMissing, match=rf"^{abc_binary()} not found: install it \(Debian: apt-get install {pkg}\)"):
+        require_abc()

@@ -9,6 +9,7 @@ TOOLS=(
   "iverilog iverilog"
   "yosys yosys"
   "yosys-abc yosys"
+  "berkeley-abc berkeley-abc"
   "sta opensta"
   "nextpnr-ice40 nextpnr-ice40"
   "/usr/share/qflow/tech/osu018/osu018_stdcells.lib qflow-tech-osu018"
