@@ -219,6 +219,12 @@ def d(tmp_path_factory):
             "cfg_badkind.json": json.dumps({"scheme": "dfp", "widths": {}, "layers": {
                 "conv": {"weight": {"kind": "int", "bits": 8}}}}),
             "cfg_badgroup.json": json.dumps({"scheme": "dfp", "widths": {}, "layers": {"conv": {"weights": None}}}),
+            "cfg_scheme_vs_layer.json": json.dumps({"scheme": "dfp", "widths": {}, "layers": {
+                "conv": {"weight": {"kind": "minifloat", "exp_bits": 4, "man_bits": 3}}}}),
+            "cfg_pow2_input.json": json.dumps({"scheme": "pow2", "widths": {}, "layers": {
+                "conv": {"input": {"kind": "pow2", "bits": 4, "exp_min": -4, "exp_max": 2}}}}),
+            "cfg_mx_output.json": json.dumps({"scheme": "mx", "widths": {}, "layers": {
+                "conv": {"output": {"kind": "dfp", "bits": 8, "frac_bits": 4}}}}),
             "cfg_notdict.json": json.dumps({"scheme": "dfp", "widths": {}, "layers": {"conv": 8}}),
             "cfg_binary.json": None}
     dfp = {"kind": "dfp", "bits": 8, "frac_bits": 4}
@@ -461,6 +467,12 @@ CASES = [
     ("config-bad-format", "config", q("--config", "{d}/cfg_badfmt.json"), "layers.conv: Word width"),
     ("config-bad-kind", "config", q("--config", "{d}/cfg_badkind.json"), "layers.conv: Format kind"),
     ("config-bad-group", "config", q("--config", "{d}/cfg_badgroup.json"), "unknown keys ['weights']"),
+    ("config-scheme-vs-layer", "config", q("--config", "{d}/cfg_scheme_vs_layer.json"),
+     "layers.conv.weight is a minifloat format, but the scheme 'dfp' gives weights dfp"),
+    ("config-pow2-input", "config", q("--config", "{d}/cfg_pow2_input.json"),
+     "layers.conv.input is a pow2 format, but the scheme 'pow2' gives inputs dfp"),
+    ("config-mx-output", "config", q("--config", "{d}/cfg_mx_output.json"),
+     "layers.conv.output is a dfp format, but the scheme 'mx' gives outputs none (float32)"),
     ("config-not-dict", "config", q("--config", "{d}/cfg_notdict.json"), "layers.conv must be an object"),
     ("config-omits-layer", "config", q("--config", "{d}/cfg_omits.json"), "no formats for layers ['fc']"),
     ("config-unknown-layer", "config", q("--config", "{d}/cfg_unknown.json"), "['nope']"),

@@ -12,6 +12,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import torch
 
 from ristretto.cli import main
 
@@ -272,3 +273,27 @@ def test_a_missing_abc_names_the_program_yosys_runs_and_its_package(monkeypatch,
     pkg = "berkeley-abc" if abc_binary() == "berkeley-abc" else "yosys"
     with pytest.raises(ToolMissing, match=rf"^{abc_binary()} not found: install it \(Debian: apt-get install {pkg}\)"):
         require_abc()
+
+
+def test_the_fake_memory_pass_leaves_no_fake_tensor_behind():
+    """check_memory runs the network on fake tensors: a layer's cached quantized weights must stay real."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    from ristretto.formats import named
+    from ristretto.nn.checks import check_memory
+    from ristretto.nn.convert import quant_layers, wrap_model
+    from ristretto.nn.layers import LayerFormats
+    from ristretto.nn.models import LeNet
+    from ristretto.nn.schemes import apply_formats
+
+    torch.manual_seed(0)
+    net = wrap_model(LeNet()).eval()
+    fp8 = named("float8_e4m3fn")
+    apply_formats(net, {n: LayerFormats(input=fp8, weight=fp8, output=fp8) for n in quant_layers(net)})
+    x = torch.randn(3, 1, 28, 28)
+    fresh = __import__("copy").deepcopy(net)
+    with torch.no_grad():
+        check_memory(net, x, 500)  # the first pass of this net: its caches are filled here, or not at all
+        assert torch.equal(net(x), fresh(x))
+    cached = [t for m in net.modules() for _, t in m.__dict__.get("_qcache", {}).values()]
+    assert cached and not any(isinstance(t, FakeTensor) for t in cached)

@@ -89,6 +89,12 @@ def check_memory(net, x, batch):
     quiet = logging.getLogger("torch._subclasses.fake_tensor")  # it logs an ERROR for a shape it cannot run
     level = quiet.level
     quiet.setLevel(logging.CRITICAL + 1)
+    # the pass must leave no fake tensor behind: modules that cache what forward computes (QuantLayer's
+    # quantized weights) get a throwaway cache, and every module's attributes are restored afterwards
+    saved = [(m, dict(m.__dict__)) for m in net.modules()]
+    for m in net.modules():
+        if "_qcache" in m.__dict__:
+            m.__dict__["_qcache"] = {}
     try:
         with FakeTensorMode(allow_non_fake_inputs=True) as mode, warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -99,6 +105,9 @@ def check_memory(net, x, batch):
         return
     finally:
         quiet.setLevel(level)
+        for m, d in saved:
+            m.__dict__.clear()
+            m.__dict__.update(d)
     need, free = big.bytes * batch, _available_bytes()
     if need > free:
         raise InputError(f"The model's forward pass needs about {need / 2**30:.1f} GiB for a batch of {batch} "

@@ -49,7 +49,31 @@ def load_config(path):
         raise ConfigError(f"{path}: widths must map conv_w, fc_w, act to integers or null, not {w!r}")
     if not isinstance(d["layers"], dict) or not d["layers"]:
         raise ConfigError(f"{path}: layers must be a non-empty object of layer name -> formats")
-    return d["scheme"], Widths(**w), {n: _formats(path, n, f) for n, f in d["layers"].items()}
+    layers = {n: _formats(path, n, f) for n, f in d["layers"].items()}
+    _check_kinds(path, d["scheme"], layers)
+    return d["scheme"], Widths(**w), layers
+
+
+def _kinds(scheme, group):
+    """The format kinds a layer group of ``scheme`` holds (what ``schemes.assign_formats`` writes)."""
+    if scheme in ("dfp", "fixed"):
+        return {"dfp"}
+    if scheme == "pow2":
+        return {"pow2"} if group == "weight" else {"dfp"}
+    if scheme == "mx":
+        return {"mx"} if group in ("input", "weight") else set()
+    return {"minifloat"}  # minifloat, fp8, fp8e5m2
+
+
+def _check_kinds(path, scheme, layers):
+    """A hand-edited config whose layer formats contradict its scheme is refused, naming the first."""
+    for name, formats in layers.items():
+        for g in GROUPS:
+            f = getattr(formats, g)
+            if f is not None and f.to_dict()["kind"] not in _kinds(scheme, g):
+                allowed = " or ".join(sorted(_kinds(scheme, g))) or "none (float32)"
+                raise ConfigError(f"{path}: layers.{name}.{g} is a {f.to_dict()['kind']} format, but the scheme "
+                                  f"{scheme!r} gives {g}s {allowed}; fix the scheme or the layer's formats")
 
 
 def check_config_layers(path, formats, layers):
