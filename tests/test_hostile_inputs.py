@@ -297,3 +297,27 @@ def test_the_fake_memory_pass_leaves_no_fake_tensor_behind():
         assert torch.equal(net(x), fresh(x))
     cached = [t for m in net.modules() for _, t in m.__dict__.get("_qcache", {}).values()]
     assert cached and not any(isinstance(t, FakeTensor) for t in cached)
+
+
+def test_a_weight_format_that_cannot_hold_the_weights_is_said():
+    from ristretto.formats import DynamicFixedPoint as D
+    from ristretto.nn.checks import degenerate_weights
+    from ristretto.nn.convert import quant_layers, wrap_model
+    from ristretto.nn.layers import LayerFormats
+    from ristretto.nn.schemes import apply_formats
+
+    torch.manual_seed(0)
+    net = wrap_model(torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(144, 3)))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.empty_like(p).uniform_(0.5, 1.0) * torch.sign(torch.randn_like(p)))
+    layers = quant_layers(net)
+    names = list(layers)
+    apply_formats(net, {names[0]: LayerFormats(weight=D(4, -4)), names[1]: LayerFormats(weight=D(4, 12))})
+    got = degenerate_weights(layers)
+    assert len(got) == 2
+    assert got[0].startswith(f"layer {names[0]}: every weight quantizes to 0 in dfp4fm4")
+    assert got[1].startswith(f"layer {names[1]}: every weight saturates to the range ends -0.00195312, 0.00170898 "
+                             "of dfp4f12")
+    apply_formats(net, {names[0]: LayerFormats(weight=D(8, 6)), names[1]: LayerFormats(weight=D(8, 6))})
+    assert degenerate_weights(layers) == []

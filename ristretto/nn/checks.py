@@ -13,7 +13,7 @@ from torch.utils._pytree import tree_leaves
 from ..errors import InputError
 from .evaluate import class_scores, select_output
 
-__all__ = ["chance_warning", "check_memory", "check_model_data"]
+__all__ = ["chance_warning", "check_memory", "check_model_data", "degenerate_weights"]
 
 
 def _first_layer(net):
@@ -170,3 +170,24 @@ def chance_warning(top1, num_classes, topk=1):
         return (f"the float model scores {top1:.1%}, about chance ({chance:.1%}): were its trained weights loaded? "
                 "pass --weights FILE, or check that the data is scaled as in training")
     return None
+
+
+def degenerate_weights(layers):
+    """Warnings for layers whose weight format cannot hold their weights: every non-zero weight quantizes to 0
+    (the range is far above them), or every weight to the format's largest magnitude (far below them)."""
+    out = []
+    for name, layer in layers.items():
+        fmt, w = layer.formats.weight, layer.inner.weight.detach()
+        if fmt is None or w.numel() == 0 or fmt.to_dict()["kind"] not in ("dfp", "minifloat", "pow2"):
+            continue  # MX scales each block to its own range
+        q = fmt.quantize(w)
+        nz = w != 0
+        if bool(nz.any()) and bool((q[nz] == 0).all()):
+            out.append(f"layer {name}: every weight quantizes to 0 in {fmt.slug} (weights up to "
+                       f"{float(w.abs().max()):.3g}, smallest step {fmt.min_positive:.3g}): the layer computes "
+                       "nothing; give it a wider format")
+        elif bool(nz.any()) and bool(((q[nz] == fmt.max_value) | (q[nz] == fmt.min_value)).all()):
+            out.append(f"layer {name}: every weight saturates to the range ends {fmt.min_value:g}, {fmt.max_value:g} "
+                       f"of {fmt.slug} (weights up to {float(w.abs().max()):.3g}): only their signs are left; give "
+                       "it a wider range")
+    return out

@@ -12,7 +12,7 @@ from ..formats import MXFormat
 from ..options import MAX_SEED, check_choice, check_int, check_margin
 from ..progress import Progress
 from .accumulators import accumulator_report, check_policy, size_accumulators
-from .checks import chance_warning, check_model_data
+from .checks import chance_warning, check_model_data, degenerate_weights
 from .config import check_config_layers, load_config
 from .convert import quant_layers, set_mode, unquantized, wrap_model
 from .data import calibration_batches
@@ -282,6 +282,8 @@ def quantize_network(model, data, *, scheme=None, margin=1.0, rule="mse", finetu
             warn(f"{total} outputs overflowed their accumulators over the validation set in exact mode: "
                  + ", ".join(f"{n} {a['overflows']} ({a['bits']} bits)" for n, a in accumulators.items()
                              if a["overflows"]))
+    for msg in degenerate_weights(layers):
+        warn(msg)
     report = {}
     for name, layer in layers.items():
         report[name] = {g: group_report(stats[name][g], getattr(layer.formats, g))
