@@ -321,3 +321,55 @@ def test_a_weight_format_that_cannot_hold_the_weights_is_said():
                              "of dfp4f12")
     apply_formats(net, {names[0]: LayerFormats(weight=D(8, 6)), names[1]: LayerFormats(weight=D(8, 6))})
     assert degenerate_weights(layers) == []
+
+
+@pytest.mark.parametrize(("header", "fragment"), [
+    ({"descr": "|O", "fortran_order": False, "shape": (20, 1, 8, 8)}, "holds object arrays"),
+    ({"descr": "<f4", "fortran_order": False, "shape": (2**40, 2**40)}, "declares [1099511627776, 1099511627776]"),
+    ({"descr": "<f8", "fortran_order": True, "shape": (20, 1, 8, 8)}, "declares [20, 1, 8, 8] float64"),
+])
+def test_npz_headers_are_checked_before_reading(d, capsys, header, fragment):
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    members = {f"{k}.npy": v for k, v in _good_arrays().items()}
+    members["x_train.npy"] = buf.getvalue() + b"\0" * 256  # the body is shorter than the header says
+    assert fragment in _one_line(["quantize", "--data", _npz(d / "h.npz", members), "--out", str(d / "o")], capsys)
+
+
+def test_options_and_suffixes_are_case_blind(d, capsys):
+    import shutil
+
+    shutil.copy(d / "good.npz", d / "GOOD.NPZ")
+    assert main(["quantize", "--model", "hostmods:Tiny", "--data", str(d / "GOOD.NPZ"), "--format", "DFP", "--mode",
+                 "Exact", "--widths", "8,8,8", "--accumulator", "AUTO", "--out", str(d / "q")]) == 0
+    assert json.loads((d / "q" / "config.json").read_text())["scheme"] == "dfp"
+    capsys.readouterr()
+
+
+def test_verbose_prints_the_librarys_own_text_before_the_one_line(d, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["quantize", "--model", "hostmods:huge", "--data", str(d / "good.npz"), "--out", str(d / "o"),
+              "--verbose"])
+    err = capsys.readouterr().err
+    assert "forward pass needs about" in str(exc.value.code) and "Traceback" in err
+
+
+def test_a_cluster_address_where_nothing_listens_is_refused_at_once():
+    import socket
+    import time
+
+    from ristretto.report.execute import ClusterMissing, run_jobs
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free once closed: nothing listens there
+    t0 = time.perf_counter()
+    with pytest.raises(ClusterMissing, match=rf"^cannot reach the Ray cluster at '127.0.0.1:{port}': nothing answers"):
+        run_jobs(lambda c, x, *, log: x, {}, [(1,)], ray_address=f"127.0.0.1:{port}", log=lambda m: None)
+    assert time.perf_counter() - t0 < 30  # not Ray's minute of retries
+
+
+def test_the_report_refuses_a_nan_model_before_its_points(d, capsys):
+    msg = _one_line(["report", "--model", "hostmods:nans", "--data", str(d / "good.npz"), "--formats", "dfp",
+                     "--widths", "4", "--workers", "1", "--no-ice40", "--out", str(d / "r")], capsys)
+    assert "The float model's output is nan" in msg

@@ -46,17 +46,80 @@ def _init_ray(workers, address):
         raise ClusterMissing("Ray is not installed: install it with pip install 'ristretto-accel[cluster]' "
                              "(or pass --workers 1 to run the points in this process)") from None
     if ray.is_initialized():
-        return ray, False
+        return ray, False, lambda: None
     kwargs = {"include_dashboard": False, "logging_level": "ERROR", "log_to_driver": True}
+    if address:
+        _answers(address)
+    undo = _token_mode() if address else (lambda: None)
     try:
         if address:  # an existing cluster: its nodes must have this package and the model's code installed
             ray.init(address=address, **kwargs)
         else:  # local workers run this interpreter: this package imports as it does here
-            ray.init(num_cpus=workers, **kwargs)
+            ray.init(address="local", num_cpus=workers, **kwargs)  # never a cluster already running here
     except (ConnectionError, RuntimeError, ValueError) as err:
-        raise ClusterMissing(f"cannot start or reach the Ray cluster{f' at {address!r}' if address else ''}: "
-                             f"{err} (check --ray-address, or pass --workers 1)") from None
-    return ray, True
+        undo()
+        if address:
+            raise ClusterMissing(f"cannot reach the Ray cluster at {address!r}: {_why(err, ray)}") from None
+        raise ClusterMissing(f"cannot start local Ray workers: {err} (pass --workers 1)") from None
+    return ray, True, undo
+
+
+def _answers(address):
+    """Refuse at once a ``host:port`` where nothing listens (Ray itself retries for a minute or more)."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return  # "auto", ray:// client addresses: Ray resolves them
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as err:
+        raise ClusterMissing(f"cannot reach the Ray cluster at {address!r}: nothing answers there "
+                             f"({err.strerror or err}); start it with 'ray start --head' and pass the address it "
+                             "prints (host:port), or pass --workers 1") from None
+
+
+def _token_mode():
+    """A cluster started with ``ray start`` (Ray >= 2.60) asks for its token, which a driver sends only in token
+    mode: turn it on when a token is at hand (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``,
+    where ``ray start`` writes it) and the user has not chosen a mode. Returns what undoes it (after shutdown)."""
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.join(os.path.expanduser("~"), ".ray", "auth_token")
+    if "RAY_AUTH_MODE" in os.environ or not (os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(path)):
+        return lambda: None
+
+    def reload():  # Ray reads its auth mode once; these reread it (as Ray's own authentication tests do)
+        try:
+            from ray._raylet import AuthenticationTokenLoader, Config
+
+            Config.initialize("")
+            AuthenticationTokenLoader.instance().reset_cache()
+        except (ImportError, AttributeError):  # another Ray: it reads the variable when it connects
+            pass
+
+    os.environ["RAY_AUTH_MODE"] = "token"
+    reload()
+
+    def undo():
+        os.environ.pop("RAY_AUTH_MODE", None)
+        reload()
+
+    return undo
+
+
+def _why(err, ray):
+    """Why a cluster did not answer, in words: its token, its address or its Ray version."""
+    chain, e = [], err
+    while e is not None and len(chain) < 8:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    text = " ".join(str(e) for e in chain)
+    if any(type(e).__name__ == "AuthenticationError" for e in chain) or "InvalidAuthToken" in text:
+        return ("it asks for an authentication token this driver does not have: copy the head's ~/.ray/auth_token "
+                "here, or set RAY_AUTH_TOKEN")
+    if "version" in text.lower() and "mismatch" in text.lower():
+        return f"its Ray version differs from this one ({ray.__version__}); install the cluster's version here"
+    return ("nothing answers there: start it with 'ray start --head' and pass the address it prints "
+            "(host:port), or pass --workers 1")
 
 
 def run_jobs(fn, context, jobs, *, workers=1, ray_address=None, done=None, log=print):
@@ -78,7 +141,7 @@ def run_jobs(fn, context, jobs, *, workers=1, ray_address=None, done=None, log=p
         return []
     import torch
 
-    ray, started = _init_ray(workers, ray_address)
+    ray, started, undo = _init_ray(workers, ray_address)
     try:
         from ray import cloudpickle
 
@@ -129,3 +192,4 @@ def run_jobs(fn, context, jobs, *, workers=1, ray_address=None, done=None, log=p
     finally:
         if started:
             ray.shutdown()
+            undo()

@@ -220,3 +220,30 @@ def test_batchnorm_without_running_statistics_is_refused(tmp_path):
     _save(_TrainMode(track=False).eval(), tmp_path / "t.pt", torch.randn(4, 1, 8, 8))
     with pytest.raises(ModelError, match=r"aten::batch_norm \(node %\S+\) has no running statistics"):
         load_model(str(tmp_path / "t.pt"))
+
+
+class _Impure(nn.Module):
+    def __init__(self, op):
+        super().__init__()
+        self.op = op
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        y = self.fc(x.flatten(1))
+        if self.op == 0:
+            return y + torch.empty_like(y)  # uninitialized memory
+        if self.op == 1:
+            return y + torch.randn(2)  # the random generator
+        if self.op == 2:
+            return y + torch.rand_like(y)
+        if self.op == 3:
+            return y + torch.zeros(2).normal_()
+        return y + torch.full([2], 1.0).bernoulli_()
+
+
+@pytest.mark.parametrize(("op", "name"), [(0, "empty_like"), (1, "randn"), (2, "rand_like"), (3, "normal_"),
+                                          (4, "bernoulli_")])
+def test_impure_ops_are_refused_by_name(tmp_path, op, name):
+    _save(_Impure(op), tmp_path / "m.pt", torch.zeros(1, 4))  # traced: only the op taken is recorded
+    with pytest.raises(ModelError, match=rf"^TorchScript operation aten::{name} \(node %\S+\) is not a pure tensor"):
+        load_model(str(tmp_path / "m.pt"))

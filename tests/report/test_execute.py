@@ -89,3 +89,55 @@ def test_a_job_whose_worker_always_dies_fails_in_one_line(tmp_path):
     with pytest.raises(WorkerLost, match=r"^job \(2,\) failed 3 times because its Ray worker died"):
         run_jobs(_dies_once, {"dir": str(tmp_path), "die": set(), "always": {2}}, [(1,), (2,)], workers=2,
                  log=lambda m: None)
+
+
+@pytest.fixture
+def ray_head(monkeypatch):
+    """A real Ray cluster, started as Ray documents it (``ray start --head``) with its own token, bound to
+    127.0.0.1 (Ray otherwise advertises the machine's interface address); stopped after the test."""
+    import os
+    import secrets
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(32)
+    assert os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") == "0"  # loopback only (tests/conftest.py)
+    monkeypatch.setenv("RAY_AUTH_TOKEN", token)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    ray_cli = [str(Path(sys.executable).parent / "ray")]
+    env = dict(os.environ)
+    subprocess.run([*ray_cli, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus",
+                    "2", "--disable-usage-stats", "--include-dashboard=false"], env=env, check=True,
+                   capture_output=True, timeout=180)
+    try:
+        yield f"127.0.0.1:{port}", token
+    finally:
+        subprocess.run([*ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=180)
+
+
+def test_a_real_cluster_computes_the_serial_points(tmp_path, lenet, mnist, ray_head, monkeypatch):
+    import shutil
+
+    from ristretto.report import sweep
+    from ristretto.report.execute import ClusterMissing
+
+    address, token = ray_head
+    assert run_jobs(_square, {"k": 3}, [(2,), (5,)], ray_address=address, log=lambda m: None) == [12, 75]
+    kw = {"formats": ("dfp",), "widths": (4,), "verify_vectors": 200, "ice40": False, "log": lambda m: None}
+    serial = sweep(lenet, mnist, out_dir=tmp_path / "serial", workers=1, **kw)
+    (tmp_path / "cluster" / "cache").mkdir(parents=True)
+    for unit in (tmp_path / "serial" / "cache").glob("unit-*"):  # the units' synthesis, not their points
+        shutil.copy(unit, tmp_path / "cluster" / "cache")
+    on_cluster = sweep(lenet, mnist, out_dir=tmp_path / "cluster", ray_address=address, **kw)
+    assert json.dumps(on_cluster.points, sort_keys=True) == json.dumps(serial.points, sort_keys=True)
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "0" * 64)
+    with pytest.raises(ClusterMissing, match=r"asks for an authentication token this driver does not have"):
+        run_jobs(_square, {"k": 1}, [(2,)], ray_address=address, log=lambda m: None)
+    with pytest.raises(ClusterMissing, match=r"nothing answers there"):
+        run_jobs(_square, {"k": 1}, [(2,)], ray_address=address.replace(address.split(":")[1], "1"),
+                 log=lambda m: None)
