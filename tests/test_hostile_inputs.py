@@ -373,3 +373,22 @@ def test_the_report_refuses_a_nan_model_before_its_points(d, capsys):
     msg = _one_line(["report", "--model", "hostmods:nans", "--data", str(d / "good.npz"), "--formats", "dfp",
                      "--widths", "4", "--workers", "1", "--no-ice40", "--out", str(d / "r")], capsys)
     assert "The float model's output is nan" in msg
+
+
+def test_hw_verify_says_what_it_covered(d, capsys):
+    spec = {"a": {"kind": "dfp", "bits": 12, "frac_bits": 6}, "w": {"kind": "dfp", "bits": 12, "frac_bits": 6},
+            "out": {"kind": "dfp", "bits": 12, "frac_bits": 6}, "acc_bits": 30}
+    (d / "wide.json").write_text(json.dumps(spec))
+    assert main(["hw", "verify", str(d / "wide.json"), "--amaranth", "--random", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "no exhaustive pairs" in out and "200 random accumulation vectors" in out and "PASS" in out
+
+
+def test_hw_synth_quotes_power_at_a_clock_the_unit_meets(d, capsys):
+    from tiers import OSU018, need
+
+    need(("yosys", "yosys-abc", "sta"), (OSU018,))
+    assert main(["hw", "synth", "fixed8", "--clock-mhz", "9000", "--no-ice40", "--build-dir", str(d / "s")]) == 0
+    out = capsys.readouterr().out
+    power = next(line for line in out.splitlines() if line.startswith("power"))
+    assert "(its fmax: it cannot run at the 9000 MHz asked)" in power and " 0.000 mW" not in power
