@@ -392,3 +392,18 @@ def test_hw_synth_quotes_power_at_a_clock_the_unit_meets(d, capsys):
     out = capsys.readouterr().out
     power = next(line for line in out.splitlines() if line.startswith("power"))
     assert "(its fmax: it cannot run at the 9000 MHz asked)" in power and " 0.000 mW" not in power
+
+
+def test_a_full_disk_while_saving_the_model_is_one_line_and_leaves_nothing_half_written(d, capsys, monkeypatch):
+    def full(obj, f, *args, **kw):  # what torch.save does when the disk fills up mid-file
+        with open(f, "wb") as fh:
+            fh.write(b"PK\x03\x04 half a file")
+        raise RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file "
+                           "data/0: file write failed unexpected pos 128 vs 0")
+
+    monkeypatch.setattr(torch, "save", full)
+    msg = _one_line(["quantize", "--model", "hostmods:Tiny", "--data", str(d / "good.npz"), "--widths", "8,8,8",
+                     "--out", str(d / "q")], capsys)
+    assert "the disk is full" in msg
+    left = sorted(p.name for p in (d / "q").iterdir())
+    assert "model.pt" not in left and not any(n.endswith(".tmp") for n in left), left
