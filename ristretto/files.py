@@ -10,7 +10,16 @@ from pathlib import Path
 
 from .errors import InputError
 
-__all__ = ["atomic_path", "check_out_dir", "read_json", "safe_name", "write_bytes", "write_json", "write_text"]
+__all__ = ["atomic_path", "check_out_dir", "human_size", "read_json", "safe_name", "write_bytes", "write_json",
+           "write_text"]
+
+
+def human_size(n):
+    """``n`` bytes as a short figure: ``512 B``, ``32.0 MiB``, ``4.0 GiB``."""
+    for unit, k in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << k:
+            return f"{n / 2**k:.1f} {unit}"
+    return f"{n} B"
 
 
 def safe_name(name):

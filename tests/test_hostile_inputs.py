@@ -101,7 +101,7 @@ def test_a_zip_bomb_is_refused_by_the_data_limit(d, capsys, monkeypatch):
     path = _npz(d / "zeros.npz", {f"{k}.npy": v for k, v in big.items()})
     monkeypatch.setenv("RISTRETTO_MAX_DATA_GB", "0.01")  # 16 MB of zeros deflate to tens of kB
     msg = _one_line(["quantize", "--data", path, "--out", str(d / "o")], capsys)
-    assert "over the limit of 0.0 GiB; use a smaller set or raise RISTRETTO_MAX_DATA_GB" in msg
+    assert "declares 15.7 MiB of data as float32, over the limit of 10.2 MiB; use a smaller set" in msg
 
 
 @pytest.mark.parametrize(("members", "fragment"), [
@@ -407,3 +407,14 @@ def test_a_full_disk_while_saving_the_model_is_one_line_and_leaves_nothing_half_
     assert "the disk is full" in msg
     left = sorted(p.name for p in (d / "q").iterdir())
     assert "model.pt" not in left and not any(n.endswith(".tmp") for n in left), left
+
+
+@pytest.mark.parametrize("kind", ["torchscript", "weights"])
+def test_a_model_archive_that_inflates_past_the_limit_is_refused_unread(d, capsys, monkeypatch, kind):
+    path = d / "bomb.pt"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("bomb/data/0", b"\0" * (32 << 20))  # 32 MiB of zeros deflate to about 32 KB
+    monkeypatch.setenv("RISTRETTO_MAX_DATA_GB", "0.01")
+    argv = ["--model", str(path)] if kind == "torchscript" else ["--model", "hostmods:Tiny", "--weights", str(path)]
+    msg = _one_line(["quantize", *argv, "--data", str(d / "good.npz"), "--out", str(d / "q")], capsys)
+    assert "inflates to 32.0 MiB, over the limit of 10.2 MiB; raise RISTRETTO_MAX_DATA_GB" in msg

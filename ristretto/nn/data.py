@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..files import human_size
 
 __all__ = ["Dataset", "DataError", "builtin_mnist", "calibration_batches", "load_data", "safe_unpickle"]
 
@@ -200,8 +201,8 @@ def _npz_headers(fh, path, keys):
                                 "file is corrupt or crafted")
             total += count * 4  # as float32 (labels as int64 are smaller than the images)
     if total > limit:
-        raise DataError(f"{path} declares {total / 2**30:.1f} GiB of data as float32, over the limit of "
-                        f"{limit / 2**30:.1f} GiB; use a smaller set or raise RISTRETTO_MAX_DATA_GB")
+        raise DataError(f"{path} declares {human_size(total)} of data as float32, over the limit of "
+                        f"{human_size(limit)}; use a smaller set or raise RISTRETTO_MAX_DATA_GB")
 
 
 def _npz(path):

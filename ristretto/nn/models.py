@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
-from ..files import atomic_path
+from ..files import atomic_path, human_size
 from .data import builtin_mnist
 from .onnx_graph import load_onnx
 from .script import ScriptGraph, check_archive
@@ -178,6 +178,23 @@ def check_finite(net, what="model"):
                          "input data")
 
 
+def _check_inflated_size(path, what):
+    """Refuse a zip archive (TorchScript, torch.save) whose members declare more than the data limit when
+    inflated (``RISTRETTO_MAX_DATA_GB``), before torch reads it: a zip bomb would exhaust memory."""
+    import zipfile
+
+    from .data import data_limit_bytes
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            total = sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return  # not a zip: torch refuses it, or reads a legacy file of its own size
+    if total > data_limit_bytes():
+        raise ModelError(f"{what} {str(path)!r} inflates to {human_size(total)}, over the limit of "
+                         f"{human_size(data_limit_bytes())}; raise RISTRETTO_MAX_DATA_GB if it is meant")
+
+
 def load_model(model=None, weights=None):
     """A user model: ``package.module:factory`` (+ ``weights`` state_dict), a TorchScript file or an ONNX file.
 
@@ -217,6 +234,7 @@ def load_model(model=None, weights=None):
         # torch 2.13 deprecates TorchScript, but still reads it; users with such files are who this serves
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=DeprecationWarning, message=r"`torch\.jit")
+            _check_inflated_size(model, "TorchScript file")
             check_archive(model)
             try:
                 scripted = torch.jit.load(model, map_location="cpu")
@@ -236,6 +254,7 @@ def load_model(model=None, weights=None):
     if weights:
         if not Path(weights).is_file():
             raise ModelError(f"Weights file {weights!r} does not exist")
+        _check_inflated_size(weights, "Weights file")
         try:
             state = torch.load(weights, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - torch raises UnpicklingError and others
