@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from . import _kernels
 from .rounding import ROUNDING_MODES, check_rounding, uniform_like
 
 __all__ = ["Format", "check_int", "signed_slug"]
@@ -143,6 +144,13 @@ class Format:
             )
         cdtype = torch.float64 if (t.dtype == torch.float64 or not self._float32_exact) else torch.float32
         flat = t.reshape(-1).to(cdtype)
+        kernel = self._kernel(rounding) if cdtype == torch.float32 and flat.device.type == "cpu" else None
+        if kernel is not None and _kernels.available():  # one pass over memory (ristretto.formats._kernels)
+            if out is None:
+                out = torch.empty(t.shape, dtype=cdtype)
+            if _kernels.run(kernel[0], flat, out.view(-1), *kernel[1]) and not self._propagates_nan:
+                self._refuse_nan()
+            return out
         u = uniform_like(flat, generator) if rounding == "stochastic" else None
         step = flat.numel() if flat.device.type != "cpu" else _CPU_CHUNK
         if out is None:  # a fresh tensor, not a view: callers may modify it in place
@@ -152,13 +160,18 @@ class Format:
             chunk = flat[start:start + step]
             # a NaN makes the sum NaN (so does inf - inf): only then look closer
             if not self._propagates_nan and bool(torch.isnan(chunk.sum())) and bool(torch.isnan(chunk).any()):
-                raise ValueError(
-                    f"Input contains NaN, which {self!r} cannot represent; "
-                    "remove it or use a format with inf_nan=True"
-                )
+                self._refuse_nan()
             uc = None if u is None else u[start:start + step]
             self._quantize_chunk_into(chunk, rounding, uc, flat_out[start:start + step])
         return out
+
+    def _refuse_nan(self):
+        raise ValueError(f"Input contains NaN, which {self!r} cannot represent; "
+                         "remove it or use a format with inf_nan=True")
+
+    def _kernel(self, rounding):
+        """``(name, args)`` of the ``_kernels`` kernel computing this format's rounding on float32, or None."""
+        return None
 
     def _quantize_chunk_into(self, x, rounding, u, out):
         out.copy_(self._quantize_chunk(x, rounding, u))

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ._base import Format, check_int, signed_slug
@@ -188,6 +189,26 @@ class Minifloat(Format):
 
     def _code_bounds(self):
         return 0, (1 << self.bits) - 1
+
+    def _kernel(self, rounding):
+        if rounding != "nearest_even":
+            return None
+        shift = 23 - self.man_bits  # >= 1: a float32-exact format has man_bits <= 22
+        max_bits = int(np.float32(self.max_value).view(np.int32))
+        if self.inf_nan:
+            over = 0x7f800000  # IEEE: nearest rounding overflows to inf
+        elif not self.saturating:
+            over = 0x7fc00000  # OCP non-saturating conversion: NaN
+        else:
+            over = max_bits
+        # m = 0: the tie goes to the even code; the pattern's kept bit is float32's exponent LSB, whose parity is
+        # the code's when the bias is odd (e + 127 vs e + bias), so an even bias flips it
+        flip = int(self.man_bits == 0 and self.bias % 2 == 0)
+        quantum = self.lsb_exp if self.subnormals else self.emin  # the grid below the smallest normal
+        i32, f32 = np.int32, np.float32
+        return "minifloat_nearest_even", (
+            i32(shift), i32((1 << (shift - 1)) - 1), i32(~((1 << shift) - 1)), i32(flip), i32((self.emin + 127) << 23),
+            f32(2.0 ** (quantum + 23)), i32(max_bits), i32(over), self.special == "fnuz")
 
     def _canonical(self, c):
         m_bits = self.man_bits

@@ -75,6 +75,8 @@ class MXFormat:
         """``x`` moved to [..., n_blocks, block] (zero padded), with what is needed to undo it."""
         x = torch.movedim(x, axis, -1)
         n = x.shape[-1]
+        if n <= self.block_size:  # one (partial) block: no padding
+            return x.unsqueeze(-2), n
         nb = -(-n // self.block_size)
         pad = nb * self.block_size - n
         if pad:
@@ -96,8 +98,38 @@ class MXFormat:
     # -- API ---------------------------------------------------------------------------------------
     def quantize(self, x, axis=-1, rounding="nearest_even"):
         """``x`` (float tensor) as the MX format holds it: each element times its block's scale (float32)."""
+        x = _tensor(x)
+        if x.dtype == torch.float32 and rounding == "nearest_even":
+            return self._quantize_float32(x.detach(), axis)  # not differentiable: the layers pass gradients through
         codes, scales = self.encode(x, axis=axis, rounding=rounding)
         return self.decode(codes, scales, axis=axis)
+
+    def _quantize_float32(self, x, axis):
+        """``decode(*encode(x))`` for float32 ``x`` without codes, in float32: the same values, bit for bit.
+
+        Exact because every step is: the scale is a power of two (2**-127 a float32 subnormal, built from its
+        bits); ``x / 2**shared`` is exact down to float32's subnormals, which lie far below half the smallest
+        element (2**-17 at most), so they round to the same zero; an element times its scale needs at most
+        4 + 8 significant bits above 2**-149. Zeros keep their sign as the element codes do (MXINT8's integer
+        codes have no -0: its zeros are +0, as ``decode`` gives them).
+        """
+        blocks, n = self._blocks(x, axis)
+        amax = blocks.abs().amax(-1)
+        field = amax.view(torch.int32) >> 23  # biased exponent; 0 for zeros and float32 subnormals
+        nan = torch.isnan(amax)
+        shared = torch.where(field == 0, -127, (field - 127 - self.emax).clamp_(-127, 127))
+        shared = torch.where(nan, 0, shared)
+        m = self.element.max_value
+        scaled = (blocks * _pow2(-shared)[..., None]).clamp_(-m, m)
+        any_nan = bool(nan.any())
+        if any_nan and not self.element._propagates_nan:  # a NaN block is NaN whatever its elements (set below)
+            scaled = torch.where(nan[..., None], 0.0, scaled)
+        v = self.element.quantize(scaled, out=scaled if scaled.is_contiguous() else None).mul_(_pow2(shared)[..., None])
+        if isinstance(self.element, DynamicFixedPoint):
+            v.add_(0.0)  # -0.0 + 0.0 is +0.0
+        if any_nan:
+            v = torch.where(nan[..., None], torch.nan, v)
+        return self._unblock(v, n, axis).contiguous()
 
     def encode(self, x, axis=-1, rounding="nearest_even"):
         """``(element_codes, scale_codes)``: codes shaped like ``x``; E8M0 codes with ``axis`` counting blocks."""
@@ -126,6 +158,14 @@ class MXFormat:
                              f"{self.block_size} along axis {axis} of codes shaped {list(element_codes.shape)}")
         v = self.element.decode(blocks).double() * _SCALE.decode(s).double()[..., None]
         return self._unblock(v, n, axis).float()
+
+
+def _pow2(k):
+    """Exact float32 ``2**k`` for an int32 tensor ``k`` in [-149, 127] (subnormals below 2**-126)."""
+    k = k.to(torch.int32)
+    normal = (k + 127).clamp_(min=1) << 23
+    sub = torch.ones_like(k) << (k + 149).clamp_(0, 22)
+    return torch.where(k >= -126, normal, sub).view(torch.float32)
 
 
 def _tensor(x):

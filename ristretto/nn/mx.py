@@ -70,23 +70,51 @@ def mx_forward(layer, x):
 
     _check(layer)
     f, m = layer.formats, layer.inner
+    if layer.mode != "exact" and _pointwise(m):
+        return _pointwise_fp32(layer, x)
     cg, wg, g, size = mx_operands(layer, x)  # blocks run along K (axis 2 of the columns, -1 of the weights)
     n, groups, per, length = cg.shape[0], wg.shape[0], wg.shape[1], cg.shape[3]
     bias = m.bias.reshape(groups, per)[None, :, :, None] if m.bias is not None else None
     if layer.mode == "exact":
         y = _exact(f, cg.detach(), wg.detach(), None if bias is None else bias.detach())
     else:
-        def quant(t, fmt, axis):
-            if fmt is None:
-                return t
-            return _MXSTE.apply(t, fmt, axis) if t.requires_grad else fmt.quantize(t, axis=axis)
-
-        cq = quant(cg, f.input if layer.quantize_activations else None, 2)
-        wq = quant(wg, f.weight, -1)
+        cq = _quant(cg, f.input if layer.quantize_activations else None, 2)
+        wq = _quant(wg, f.weight, -1)
         y = torch.einsum("gok,ngkl->ngol", wq, cq)
         if bias is not None:
             y = y + bias
     return _reshape_out(g, y.reshape(n, groups * per, length), x, size)
+
+
+def _pointwise(m):
+    """A Linear, or a 1x1 Conv1d/Conv2d with zero padding: each dot product reads one position's channels."""
+    if isinstance(m, torch.nn.Linear):
+        return True
+    return (isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d)) and all(k == 1 for k in m.kernel_size)
+            and m.padding_mode == "zeros")
+
+
+def _quant(t, fmt, axis):
+    if fmt is None:
+        return t
+    return _MXSTE.apply(t, fmt, axis) if t.requires_grad else fmt.quantize(t, axis=axis)
+
+
+def _pointwise_fp32(layer, x):
+    """fp32 mode of a pointwise layer without columns: its K order is the channel order, so the blocks run along
+    each position's channels (within a group) of the input itself, and the module's own op computes the rest;
+    the quantized operands are the columns' (a zero-padded position is a block of zeros either way)."""
+    f, m = layer.formats, layer.inner
+    wq = _quant(m.weight, f.weight, 1)  # [O, C/G(, 1, 1)]: blocks along each output channel's inputs
+    xq = x
+    if layer.quantize_activations and f.input is not None:
+        if isinstance(m, torch.nn.Linear):
+            xq = _quant(x, f.input, -1)
+        else:
+            n, c = x.shape[0], x.shape[1]
+            xg = x.reshape(n, m.groups, c // m.groups, *x.shape[2:])
+            xq = _quant(xg, f.input, 2).reshape(x.shape)
+    return layer._op(xq, wq, m.bias)
 
 
 def _exact(f, cg, wg, bias):

@@ -9,9 +9,10 @@ def test_paper_table_targets(lenet, mnist):
     assert [r["name"] for r in rows] == ["float32", "dynamic fixed point", "minifloat", "multiplier-free"]
     base = rows[0]["top1"]
     dfp, mf, pow2 = rows[1:]
-    assert 100 * (base - dfp["top1"]) <= 0.3
-    assert 100 * (base - mf["top1"]) <= 1.0
-    assert 100 * (base - pow2["finetuned_top1"]) <= 1.0
+    # in points, rounded: 3 images of 1,000 is 0.3 points, not 0.30000000000000027
+    assert round(100 * (base - dfp["top1"]), 9) <= 0.3
+    assert round(100 * (base - mf["top1"]), 9) <= 1.0
+    assert round(100 * (base - pow2["finetuned_top1"]), 9) <= 1.0
     assert pow2["widths"] == {"conv_w": 4, "fc_w": 4, "act": 8}
 
 

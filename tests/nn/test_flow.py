@@ -27,7 +27,7 @@ def test_eight_bit_targets(lenet, mnist, scheme, limit):
     stats = calibrate(net, [mnist.x_train[:2000]])
     apply_formats(net, assign_formats(net, stats, scheme, Widths(8, 8, 8)))
     drop = 100 * (res.baseline_top1 - accuracy(net, mnist.x_val, mnist.y_val))
-    assert drop <= limit
+    assert round(drop, 9) <= limit  # 3 images of 1,000 is 0.3 points, not 0.30000000000000027
     assert len(quant_layers(net)) == 4
 
 
