@@ -1,8 +1,40 @@
 """A dependency-free progress bar: redrawn in place on a terminal, one line per step elsewhere."""
 
 import sys
+import threading
+import time
+from contextlib import contextmanager
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "heartbeat"]
+
+HEARTBEAT_S = 15.0  # the longest silence a long step keeps
+
+
+@contextmanager
+def heartbeat(log, what, every=HEARTBEAT_S):
+    """Run a block that may take long, saying every ``every`` seconds that ``what`` is still running.
+
+    Yields a ``log`` to use inside the block: each line it takes is passed on, and the last one is repeated in
+    the heartbeat, so a silent stretch still says which step it is in (co-simulation, synthesis, power ...).
+    """
+    start, last, stop = time.monotonic(), [""], threading.Event()
+
+    def inner(message):
+        last[0] = message.strip()
+        log(message)
+
+    def beat():
+        while not stop.wait(every):
+            step = f"; last: {last[0]}" if last[0] else ""
+            log(f"    ... {what}: still running after {time.monotonic() - start:.0f} s{step}")
+
+    thread = threading.Thread(target=beat, name="ristretto-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield inner
+    finally:
+        stop.set()
+        thread.join()
 
 
 class Progress:

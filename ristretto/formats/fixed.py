@@ -118,13 +118,6 @@ class DynamicFixedPoint(Format):
         out.round_() if rounding == "nearest_even" else out.trunc_()
         out.mul_(self.step)
 
-    def _kernel(self, rounding):
-        if rounding not in ("nearest_even", "toward_zero"):
-            return None
-        f32 = np.float32
-        return "fixed", (f32(2.0 ** self.frac_bits), f32(self.min_code), f32(self.max_code), f32(self.step),
-                         rounding == "toward_zero")
-
     def _encode_values(self, v):
         return torch.round(v * (2.0 ** self.frac_bits)).to(torch.int64)
 

@@ -113,23 +113,32 @@ class MXFormat:
         4 + 8 significant bits above 2**-149. Zeros keep their sign as the element codes do (MXINT8's integer
         codes have no -0: its zeros are +0, as ``decode`` gives them).
         """
-        blocks, n = self._blocks(x, axis)
-        amax = blocks.abs().amax(-1)
+        shape, axis = x.shape, axis % max(x.dim(), 1)
+        n = shape[axis] if x.dim() else 1
+        bs = min(self.block_size, n)  # a dimension shorter than a block is one partial block: no padding
+        nb = -(-n // bs) if n else 0
+        # blocks as [before, block, element, after]: no transpose, the elements of a block are one stride apart
+        v = x.reshape(math.prod(shape[:axis]), n, math.prod(shape[axis + 1:]))
+        if nb * bs != n:
+            v = torch.nn.functional.pad(v, (0, 0, 0, nb * bs - n))
+        blocks = v.reshape(v.shape[0], nb, bs, v.shape[2])
+        amax = blocks.abs().amax(2, keepdim=True) if blocks.numel() else blocks[:, :, :1]
         field = amax.view(torch.int32) >> 23  # biased exponent; 0 for zeros and float32 subnormals
         nan = torch.isnan(amax)
         shared = torch.where(field == 0, -127, (field - 127 - self.emax).clamp_(-127, 127))
         shared = torch.where(nan, 0, shared)
         m = self.element.max_value
-        scaled = (blocks * _pow2(-shared)[..., None]).clamp_(-m, m)
+        scaled = torch.mul(blocks, _pow2(-shared)).clamp_(-m, m)  # contiguous, like blocks
         any_nan = bool(nan.any())
         if any_nan and not self.element._propagates_nan:  # a NaN block is NaN whatever its elements (set below)
-            scaled = torch.where(nan[..., None], 0.0, scaled)
-        v = self.element.quantize(scaled, out=scaled if scaled.is_contiguous() else None).mul_(_pow2(shared)[..., None])
+            scaled = torch.where(nan, 0.0, scaled)
+        q = self.element.quantize(scaled, out=scaled).mul_(_pow2(shared))
         if isinstance(self.element, DynamicFixedPoint):
-            v.add_(0.0)  # -0.0 + 0.0 is +0.0
+            q.add_(0.0)  # -0.0 + 0.0 is +0.0
         if any_nan:
-            v = torch.where(nan[..., None], torch.nan, v)
-        return self._unblock(v, n, axis).contiguous()
+            q = torch.where(nan, torch.nan, q)
+        q = q.reshape(q.shape[0], nb * bs, q.shape[3])
+        return (q[:, :n] if nb * bs != n else q).reshape(shape)
 
     def encode(self, x, axis=-1, rounding="nearest_even"):
         """``(element_codes, scale_codes)``: codes shaped like ``x``; E8M0 codes with ``axis`` counting blocks."""

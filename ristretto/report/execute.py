@@ -16,6 +16,8 @@ either way (``tests/report/test_execute.py`` compares them byte for byte).
 import os
 import sys
 
+from ..progress import HEARTBEAT_S, heartbeat
+
 __all__ = ["ClusterMissing", "WorkerLost", "default_workers", "run_jobs"]
 
 
@@ -133,7 +135,8 @@ def run_jobs(fn, context, jobs, *, workers=1, ray_address=None, done=None, log=p
     if workers == 1 and not ray_address:
         results = []
         for i, job in enumerate(jobs):
-            results.append(fn(context, *job, log=log))
+            with heartbeat(log, f"job {i + 1} of {len(jobs)}") as job_log:  # a line at least every 15 s
+                results.append(fn(context, *job, log=job_log))
             if done:
                 done(i, results[-1])
         return results
@@ -172,7 +175,10 @@ def run_jobs(fn, context, jobs, *, workers=1, ray_address=None, done=None, log=p
         refs = {remote.remote(payload, job, torch.get_num_threads(), paths, home): i for i, job in enumerate(jobs)}
         results, pending = [None] * len(jobs), list(refs)
         while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
+            ready, pending = ray.wait(pending, num_returns=1, timeout=HEARTBEAT_S)
+            if not ready:  # a worker's lines arrive when its job ends: meanwhile say the run is alive
+                log(f"    ... {len(pending)} of {len(jobs)} job(s) still running on Ray")
+                continue
             i = refs[ready[0]]
             try:
                 result, logs = ray.get(ready[0])
