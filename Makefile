@@ -17,6 +17,7 @@ bench: setup
 	.venv/bin/python -m pip install -q -c constraints.txt -e ".[bench]"
 	.venv/bin/python benchmarks/bench_quantize.py
 	.venv/bin/python benchmarks/bench_network.py
+	cd benchmarks && ../.venv/bin/python bench_mobile.py
 
 clean:
 	rm -rf .venv .tox build *.egg-info

@@ -182,8 +182,12 @@ class MinifloatMacConfig:
         ``a * 2**fa`` and ``w * 2**fw`` with ``fa + fw = product_frac_bits``:
         their products are the exact accumulator's product codes.
         """
+        return self.value_ints(self.a.decode(as_codes(a)), self.w.decode(as_codes(w)))
+
+    def value_ints(self, a_values, w_values):
+        """``operand_ints`` of values already in the operand formats (``decode(encode(x))``, i.e. ``quantize(x)``)."""
         fa, fw = -self.a.lsb_exp, -self.w.lsb_exp
-        return self.a.decode(as_codes(a)).double() * 2.0**fa, self.w.decode(as_codes(w)).double() * 2.0**fw
+        return a_values.double() * 2.0**fa, w_values.double() * 2.0**fw
 
     # -- the datapath ----------------------------------------------------------
     def products(self, a, w):

@@ -174,8 +174,8 @@ def _operand_ints(layer, x, cfg):
     """Input and weight as integers whose products are the accumulator's product codes (float64), in the
     layer's own shapes, and the bias preload ``[O]`` (int64 accumulator codes; zeros without a bias)."""
     f, m = layer.formats, layer.inner
-    if isinstance(cfg, MinifloatMacConfig):
-        a_int, w_int = cfg.operand_ints(f.input.encode(x.detach()), f.weight.encode(m.weight.detach()))
+    if isinstance(cfg, MinifloatMacConfig):  # decode(encode(x)) is quantize(x) (tested for every format): no codes
+        a_int, w_int = cfg.value_ints(f.input.quantize(x.detach()), f.weight.quantize(m.weight.detach()))
     else:
         a_int = f.input.encode(x.detach()).double()
         wc = f.weight.encode(m.weight.detach())

@@ -97,3 +97,62 @@ def test_the_flow_reports_sized_accumulators(lenet, mnist, tmp_path, policy):
         assert acc["observed"] <= acc["bound"] < 32 and acc["overflows"] == 0 and acc["overflow"] == "wrap"
         assert acc["bits"] == acc[policy] == res.net.get_submodule(name).acc_bits
     assert 100 * (res.baseline_top1 - res.quantized_top1) <= 1.5
+
+
+def _four_einsums(net, batches):
+    """The observed need as first written: positive and negative products summed apart on the unit's columns."""
+    from ristretto.nn.accumulators import _fixed_unit
+    from ristretto.nn.convert import quant_layers
+    from ristretto.nn.exact import integer_terms
+
+    layers = {n: q for n, q in quant_layers(net).items() if _fixed_unit(q) is not None}
+    seen = dict.fromkeys(layers, 0)
+
+    def hook(name):
+        def record(mod, inp, out):
+            cg, wg, b0, _ = integer_terms(mod, inp[0], _fixed_unit(mod))
+            e = lambda w, c: torch.einsum("gok,ngkl->ngol", w, c)  # noqa: E731
+            pos = e(wg.clamp(min=0), cg.clamp(min=0)) + e(wg.clamp(max=0), cg.clamp(max=0))
+            neg = e(wg.clamp(min=0), cg.clamp(max=0)) + e(wg.clamp(max=0), cg.clamp(min=0))
+            b = b0.double()
+            top = max(float((b + pos).abs().amax()), float((b + neg).abs().amax()), float(b.abs().amax()))
+            seen[name] = max(seen[name], int(round(top)))
+        return record
+
+    hooks = [q.register_forward_hook(hook(n)) for n, q in layers.items()]
+    set_mode(net, "exact")
+    try:
+        with torch.no_grad():
+            for x in batches:
+                net(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        set_mode(net, "fp32")
+    return seen
+
+
+@pytest.mark.parametrize("scheme", ["dfp", "pow2", "minifloat", "fixed"])
+@pytest.mark.parametrize("model", ["mobile", "signal", "transposed"])
+def test_observed_need_from_two_convolutions_equals_the_column_sums(scheme, model):
+    """Two convolutions (the sum and the sum of magnitudes) give what four einsums on the columns gave: depthwise,
+    grouped, strided, 1-D, transposed and linear layers, every fixed-point-summing scheme."""
+    from nets import MobileRes, Signal1d
+
+    from ristretto.nn import Widths, apply_formats, assign_formats
+    from ristretto.nn.ranges import calibrate
+
+    torch.manual_seed(0)
+    if model == "mobile":
+        net, x = MobileRes().eval(), torch.randn(6, 1, 12, 12) * 3
+    elif model == "signal":
+        net, x = Signal1d().eval(), torch.randn(6, 1, 64)
+    else:
+        net = nn.Sequential(nn.Conv2d(2, 6, 3), nn.ReLU(), nn.ConvTranspose2d(6, 4, 3, stride=2, padding=1,
+                                                                            output_padding=1)).eval()
+        x = torch.randn(6, 2, 9, 9)
+    q = wrap_model(net)
+    apply_formats(q, assign_formats(q, calibrate(q, [x]), scheme, Widths(6, 6, 8)))
+    got = observed_maxabs(q, [x, -x])
+    assert got and got == _four_einsums(q, [x, -x])
+    assert all(v > 0 for v in got.values())
