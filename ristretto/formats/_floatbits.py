@@ -2,7 +2,7 @@
 
 import torch
 
-__all__ = ["FLOAT_LAYOUT", "exponent_field", "pow2", "compute_dtype_for"]
+__all__ = ["FLOAT_LAYOUT", "exponent_field", "pow2", "pow2_float32", "compute_dtype_for"]
 
 # dtype -> (matching signed integer dtype, fraction bits, exponent bias)
 FLOAT_LAYOUT = {
@@ -25,6 +25,14 @@ def pow2(k, dtype):
     """Exact ``2.0 ** k`` for an integer tensor ``k`` inside the normal range of ``dtype``."""
     int_dtype, frac, bias = FLOAT_LAYOUT[dtype]
     return ((k.to(int_dtype) + bias) << frac).view(dtype)
+
+
+def pow2_float32(k):
+    """Exact float32 ``2**k`` for an integer tensor ``k`` in [-149, 127], subnormals below 2**-126 included."""
+    k = k.to(torch.int32)
+    normal = (k + 127).clamp_(min=1) << 23
+    sub = torch.ones_like(k) << (k + 149).clamp_(0, 22)
+    return torch.where(k >= -126, normal, sub).view(torch.float32)
 
 
 def compute_dtype_for(dtype, fast_ok):

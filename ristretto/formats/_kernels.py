@@ -99,6 +99,7 @@ if numba is not None:
 
     _KERNELS = {"minifloat_nearest_even": _minifloat_nearest_even}
 
+
 def run(name, x, out, *args):
     """Run kernel ``name`` over the contiguous 1-D float32 tensors ``x`` -> ``out`` (same length, may be one
     tensor); the kernel's extra ``args`` follow. Returns the kernel's count (NaN inputs)."""

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ._base import check_int
-from ._floatbits import exponent_field
+from ._floatbits import exponent_field, pow2_float32
 from .e8m0 import E8M0
 from .fixed import DynamicFixedPoint
 from .minifloat import Minifloat
@@ -88,7 +88,11 @@ class MXFormat:
 
     def _shared(self, blocks):
         """Shared exponents ``[..., n_blocks]`` (int64; NaN blocks get 128, the NaN code's exponent)."""
-        amax = blocks.abs().amax(-1).double()
+        return self._shared_of(blocks.abs().amax(-1))
+
+    def _shared_of(self, amax):
+        """The OCP rule on each block's largest magnitude ``amax``: ``floor(log2(amax)) - emax``, clamped."""
+        amax = amax.double()
         nan = torch.isnan(amax)
         e = exponent_field(torch.where(nan | (amax == 0), 1.0, torch.where(torch.isinf(amax), 2.0**1000, amax)))
         e = torch.where(torch.isinf(amax), 128, e)  # as an exponent field of 255 reads
@@ -123,16 +127,15 @@ class MXFormat:
             v = torch.nn.functional.pad(v, (0, 0, 0, nb * bs - n))
         blocks = v.reshape(v.shape[0], nb, bs, v.shape[2])
         amax = blocks.abs().amax(2, keepdim=True) if blocks.numel() else blocks[:, :, :1]
-        field = amax.view(torch.int32) >> 23  # biased exponent; 0 for zeros and float32 subnormals
-        nan = torch.isnan(amax)
-        shared = torch.where(field == 0, -127, (field - 127 - self.emax).clamp_(-127, 127))
+        shared = self._shared_of(amax)
+        nan = shared == 128
         shared = torch.where(nan, 0, shared)
         m = self.element.max_value
-        scaled = torch.mul(blocks, _pow2(-shared)).clamp_(-m, m)  # contiguous, like blocks
+        scaled = torch.mul(blocks, pow2_float32(-shared)).clamp_(-m, m)  # contiguous, like blocks
         any_nan = bool(nan.any())
         if any_nan and not self.element._propagates_nan:  # a NaN block is NaN whatever its elements (set below)
             scaled = torch.where(nan, 0.0, scaled)
-        q = self.element.quantize(scaled, out=scaled).mul_(_pow2(shared))
+        q = self.element.quantize(scaled, out=scaled).mul_(pow2_float32(shared))
         if isinstance(self.element, DynamicFixedPoint):
             q.add_(0.0)  # -0.0 + 0.0 is +0.0
         if any_nan:
@@ -167,14 +170,6 @@ class MXFormat:
                              f"{self.block_size} along axis {axis} of codes shaped {list(element_codes.shape)}")
         v = self.element.decode(blocks).double() * _SCALE.decode(s).double()[..., None]
         return self._unblock(v, n, axis).float()
-
-
-def _pow2(k):
-    """Exact float32 ``2**k`` for an int32 tensor ``k`` in [-149, 127] (subnormals below 2**-126)."""
-    k = k.to(torch.int32)
-    normal = (k + 127).clamp_(min=1) << 23
-    sub = torch.ones_like(k) << (k + 149).clamp_(0, 22)
-    return torch.where(k >= -126, normal, sub).view(torch.float32)
 
 
 def _tensor(x):

@@ -15,7 +15,7 @@ import torch
 from ..datapath import ACC_LIMIT, accumulator_bound, is_fixed_sum, signed_width
 from ..errors import InputError
 from .convert import quant_layers
-from .exact import _EXACT_F32, _operand_ints, _sums, fan_in, unit_of
+from .exact import _operand_ints, _sums, fan_in, sum_bound, unit_of
 
 __all__ = ["POLICIES", "accumulator_report", "check_policy", "observed_maxabs", "size_accumulators"]
 
@@ -65,8 +65,7 @@ def observed_maxabs(net, batches):
             # positive products sum to (s + t) / 2 and negative ones to (s - t) / 2, where s is the dot product
             # and t the dot product of the magnitudes: two of the layer's own convolutions, exact as exact mode's
             a_int, w_int, b = _operand_ints(mod, inp[0], _fixed_unit(mod))
-            bound = float(a_int.abs().amax()) * float(w_int.abs().reshape(b.shape[0], -1).sum(1).amax())
-            dtype = torch.float32 if bound < _EXACT_F32 and a_int.device.type == "cpu" else torch.float64
+            dtype = sum_bound(a_int, w_int, b)[1]
             s = _sums(mod, a_int, w_int, dtype)[0].double()
             t = _sums(mod, a_int.abs(), w_int.abs(), dtype)[0].double()
             b = b.double()[None, :, None]

@@ -221,24 +221,31 @@ def _sums(layer, a_int, w_int, dtype):
     return y.reshape(y.shape[0], y.shape[1], -1), tuple(y.shape[2:])
 
 
+def sum_bound(a_int, w_int, b):
+    """The largest magnitude a partial sum can reach in any order (operands and bias preload as from
+    ``_operand_ints``), and the dtype whose library convolutions sum exactly below it: float32 below 2**24 on
+    the CPU (CUDA may compute float32 convs in TF32), else float64."""
+    bound = float(a_int.abs().amax()) * float(w_int.abs().reshape(b.shape[0], -1).sum(1).amax()) + \
+        float(b.abs().max())
+    return bound, torch.float32 if bound < _EXACT_F32 and a_int.device.type == "cpu" else torch.float64
+
+
 def _fixed_forward(layer, x, cfg):
     f = layer.formats
     acc_fmt = cfg.accumulator if isinstance(cfg, IntMacConfig) else cfg.acc
     a_int, w_int, b = _operand_ints(layer, x, cfg)
-    rows = b.shape[0]
-    # every partial sum, in any order, is at most this in magnitude
-    bound = float(a_int.abs().amax()) * float(w_int.abs().reshape(rows, -1).sum(1).amax()) + float(b.abs().max())
+    bound, dtype = sum_bound(a_int, w_int, b)
     frac = acc_fmt.frac_bits
-    single = bound < _EXACT_F32 and a_int.device.type == "cpu"  # CUDA may compute float32 convs in TF32
+    single = dtype == torch.float32
     if bound <= acc_fmt.max_code and bound < _EXACT_F64:
         # no partial sum can overflow: the exact sum, scaled, is what the requantizer or rounder sees
-        sums, size = _sums(layer, a_int, w_int, torch.float32 if single else torch.float64)
+        sums, size = _sums(layer, a_int, w_int, dtype)
         total = (sums + b.to(sums.dtype)[None, :, None]) * 2.0**-frac
         y = f.output.quantize(total if single else total.double()).float()
         return _reshape_out(_geometry(layer.inner), y, x, size)
     if bound < _EXACT_F64 and acc_fmt.overflow == "wrap":
         # the order cannot matter: one library conv/matmul, float32 where its sums are exact integers
-        sums, size = _sums(layer, a_int, w_int, torch.float32 if single else torch.float64)
+        sums, size = _sums(layer, a_int, w_int, dtype)
         exact = sums.to(torch.int64) + b[None, :, None]
         layer.overflows += int(((exact < acc_fmt.min_code) | (exact > acc_fmt.max_code)).sum())
         acc, g = acc_fmt.fit(exact), _geometry(layer.inner)
