@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` (the main job) and `make test`.
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench waves clean
 
 setup:
 	@bash tools/setup.sh
@@ -12,6 +12,9 @@ test: setup
 
 lint: setup
 	.venv/bin/ruff check .
+
+waves: setup  # the README's timing diagrams (docs/waves/), simulated
+	.venv/bin/python tools/waves.py
 
 bench: setup
 	.venv/bin/python -m pip install -q -c constraints.txt -e ".[bench]"

@@ -1,3 +1,3 @@
 """Ristretto: choose and prove the number format of a CNN accelerator."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

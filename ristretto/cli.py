@@ -102,8 +102,10 @@ def _spec(args):
     from .hw.generate import load_spec
 
     spec = args.spec
-    if getattr(args, "lanes", None) is not None:
-        spec = {**load_spec(spec), "lanes": args.lanes}
+    for flag, key in (("lanes", "lanes"), ("interface", "interface"), ("reset", "reset"),
+                      ("initial_values", "initial_values")):
+        if getattr(args, flag, None) is not None:
+            spec = {**load_spec(spec), key: getattr(args, flag)}
     parse_spec(spec)
     return spec
 
@@ -111,11 +113,15 @@ def _spec(args):
 def _hw_generate(args):
     from .files import check_out_dir
     from .hw import generate
+    from .sim.waves import write_timing_diagram
 
     spec = _spec(args)
     check_out_dir(args.out)
     v_path, j_path = generate(spec, args.out)
     print(f"wrote {v_path}\nwrote {j_path}")
+    if not args.no_diagram:
+        for path in write_timing_diagram(spec, v_path.with_suffix(".wave.json"), v_path.with_suffix(".svg")):
+            print(f"wrote {path}")
 
 
 def _hw_verify(args):
@@ -129,6 +135,8 @@ def _hw_verify(args):
     check_int("--seed", args.seed, 0, MAX_SEED)
     spec = _spec(args)
     config, options = parse_spec(spec)
+    if options["interface"] == "stream":
+        return _hw_verify_stream(spec, args)
     if args.amaranth or args.fast:
         stim = mac_stimulus(config, exhaustive=False, random_vectors=args.random, seed=args.seed,
                             bias=options["bias"])
@@ -152,6 +160,31 @@ def _hw_verify(args):
           f"acc expected {mm['acc_expected']} got {mm['acc_got']}, "
           f"out expected {mm['out_expected']} got {mm['out_got']}")
     return 1
+
+
+STALL_PATTERNS = ((0.0, 0.0), (0.3, 0.5), (0.1, 0.9))  # (source holds a beat, sink not ready), per cycle
+
+
+def _hw_verify_stream(spec, args):
+    from .sim.stream import verify_stream
+
+    if args.amaranth or args.fast:
+        raise InputError("--amaranth checks the bare unit; a stream unit is checked through cocotbext-axi under "
+                         "Icarus: drop --amaranth (or set interface to bare)")
+    beats = max(64, min(args.random, 4000))
+    ok = True
+    for i, stalls in enumerate(STALL_PATTERNS):
+        r = verify_stream(spec, Path(args.build_dir) / f"stalls{i}", beats=beats, seed=args.seed + i, stalls=stalls)
+        ok = ok and r["passed"]
+        print(f"cocotbext-axi + Icarus, stalls in {stalls[0]:.0%} / out {stalls[1]:.0%}: {r['packets']} packets, "
+              f"{r['beats']} beats in {r['cycles']} cycles ({r['held']} held back by the unit): "
+              + ("PASS" if r["passed"] else f"FAIL: {r['mismatches']} wrong, {r['missing']} missing, "
+                                            f"{r['extra']} extra results" +
+                 (f"; first: packet {r['first_mismatch']['packet']} expected {r['first_mismatch']['expected']:#x} "
+                  f"got {r['first_mismatch']['got']:#x}" if "first_mismatch" in r else "")))
+    print("PASS: every packet's result equals the reference datapath, in order, none lost or repeated" if ok else
+          "FAIL")
+    return 0 if ok else 1
 
 
 def _log(msg):
@@ -337,10 +370,31 @@ def _hw_verify_lenet(args):
               f"{'yes' if r['mismatches'] == 0 else 'NO'}  RTL out == network exact mode at "
               f"{len(r.get('network_out', [])) or 'every'} outputs: {net}")
 
+    if args.interface == "stream":
+        return _hw_verify_lenet_stream(args)
     print(f"LeNet real traces, {args.format}, {args.lanes} lane(s), {args.channels} whole output channel(s) per "
           f"layer over {args.images} digit(s), cocotb + Icarus Verilog")
     results = verify_lenet(args.format, args.build_dir, lanes=args.lanes, accumulator=args.accumulator,
                            channels=args.channels, images=args.images, seed=args.seed, log=log)
+    ok = all(r["passed"] for r in results.values())
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+def _hw_verify_lenet_stream(args):
+    from .sim.integration import TOP, verify_lenet_stream
+
+    def log(layer, r):
+        print(f"{layer:<8}{r['results']:>7} outputs from {r['beats']:>7} beats in {r['cycles'] or '?':>7} cycles: "
+              f"{'every output == network exact mode' if r['passed'] else 'MISMATCH'}"
+              + (f" (first: output {r['first_mismatch']['result']} expected {r['first_mismatch']['expected']:#x} got "
+                 f"{r['first_mismatch']['got']})" if "first_mismatch" in r else ""))
+
+    print(f"LeNet, {args.format}, {args.lanes} lane(s): every output channel of each layer over {args.images} "
+          f"digit(s) through the stream unit in the integration top {TOP.name} (memory in, random stalls on "
+          "both sides, plain Icarus)")
+    results = verify_lenet_stream(args.format, args.build_dir, lanes=args.lanes, accumulator=args.accumulator,
+                                  images=args.images, seed=args.seed, log=log)
     ok = all(r["passed"] for r in results.values())
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
@@ -384,12 +438,23 @@ PROVE_REFUTED, PROVE_UNDECIDED, PROVE_NOT_APPLICABLE = 1, 3, 4  # hw prove's exi
 
 
 def _hw_prove(args):
+    from .hw import parse_spec
     from .hw.reference import NoReference
     from .options import check_range
-    from .synth.prove import prove
+    from .synth.prove import prove, prove_stream
 
     spec = _spec(args)
     check_range("--timeout", args.timeout, 1, 86400)
+    if parse_spec(spec)[1]["interface"] == "stream":
+        c = prove_stream(spec, Path(args.build_dir) / "stream", timeout=args.timeout)
+        if c["proven"]:
+            print(f"PROVEN {c['module']} (stream control): no result is ever dropped and a result offered on m_axis "
+                  f"stays unchanged until taken, for every input sequence from reset and any datapath output "
+                  f"({c['engine']}, {c['seconds']:.2f} s); the datapath inside is the bare unit, next")
+        else:
+            print(f"{'REFUTED' if c['proven'] is False else 'UNDECIDED'} {c['module']} (stream control), "
+                  f"{c['engine']}:\n{c['counterexample'] or ''}")
+            return PROVE_REFUTED if c["proven"] is False else PROVE_UNDECIDED
     try:
         r = prove(spec, args.build_dir, timeout=args.timeout)
     except NoReference as err:
@@ -468,7 +533,22 @@ SPEC is a preset (fixed8, shift8w4, minifloat8, float32, mxfp8, mxfp4, mxint8) o
   bias       true | false: a bias port preloaded on clear (default false)
   lanes      1..64 (default 1): a dot-product unit of N multipliers (or shifters) and an adder tree; a and w
              become vectors of N codes, lane i in bits [i*B, (i+1)*B); float32 adders round in the tree order
-             (l0+l1), (l2+l3), ... level by level, as exact mode does with the same lanes"""
+             (l0+l1), (l2+l3), ... level by level, as exact mode does with the same lanes
+  interface  "bare" (default: valid/clear ports) | "stream" (AXI4-Stream s_axis/m_axis with backpressure)
+  reset      "sync-high" (default, port rst) | "sync-low" (rst_n) | "async-high" | "async-low"
+  initial_values  true | false: register initialisers in the Verilog (FPGA flows; default false)
+A unit's own manifest (<module>.json) is a SPEC too: it regenerates the same Verilog byte for byte."""
+
+
+def _unit_flags(p):
+    """The unit options a spec also holds (the flag replaces the spec's key)."""
+    from .hw.emit import RESETS
+    from .hw.generate import INTERFACES
+
+    p.add_argument("--interface", choices=INTERFACES, help="bare ports or AXI4-Stream (replaces the spec's)")
+    p.add_argument("--reset", choices=RESETS, help="reset style (replaces the spec's; default sync-high)")
+    p.add_argument("--initial-values", action="store_const", const=True, dest="initial_values",
+                   help="keep register initialisers in the Verilog (FPGA flows)")
 
 
 def _build_parser():
@@ -630,6 +710,9 @@ def _build_parser():
     p.add_argument("spec", help="preset or JSON spec file (keys below)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--lanes", type=int, help="lanes of the dot-product unit, 1..64 (replaces the spec's lanes)")
+    _unit_flags(p)
+    p.add_argument("--no-diagram", action="store_true",
+                   help="skip the timing diagram (<module>.wave.json and .svg, simulated in Amaranth)")
     p.set_defaults(func=_hw_generate)
     p = hw.add_parser("verify", help="co-simulate the MAC against the reference model", epilog=_SPEC_HELP,
                       formatter_class=fmt, description="Co-simulate the MAC (cocotb + Icarus Verilog, or the "
@@ -644,6 +727,7 @@ def _build_parser():
                    "but is slower than Icarus (about 1,000 vs 8,000 vectors/s)")
     p.add_argument("--fast", action="store_true", help=argparse.SUPPRESS)  # old name of --amaranth
     p.add_argument("--seed", type=int, default=0, help="seed of the random vectors (default 0)")
+    _unit_flags(p)
     p.set_defaults(func=_hw_verify)
     p = hw.add_parser("synth", help="area, delay, power (Yosys + OpenSTA), transistor estimate, iCE40 figures",
                       epilog=_SPEC_HELP, formatter_class=fmt,
@@ -654,6 +738,7 @@ def _build_parser():
     p.add_argument("--no-ice40", action="store_true", help="skip the iCE40 (nextpnr) figures")
     p.add_argument("--lanes", type=int, help="lanes of the dot-product unit, 1..64 (replaces the spec's lanes)")
     p.add_argument("--build-dir", default="build/synth", help="work folder (default build/synth)")
+    _unit_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_hw_synth)
     p = hw.add_parser("prove", help="prove the unit equal to a naive reference for every input (Yosys)",
@@ -665,6 +750,7 @@ def _build_parser():
     p.add_argument("spec", help="preset or JSON spec file (keys below)")
     p.add_argument("--lanes", type=int, help="lanes of the dot-product unit, 1..64 (replaces the spec's lanes)")
     p.add_argument("--build-dir", default="build/prove", help="work folder (default build/prove)")
+    _unit_flags(p)
     p.add_argument("--timeout", type=float, default=600, help="seconds before the proof stops undecided (600)")
     p.set_defaults(func=_hw_prove)
     p = hw.add_parser("verify-lenet", help="co-simulate the MACs on real dot products of the quantized LeNet")
@@ -677,6 +763,9 @@ def _build_parser():
                    help="whole output channels traced per layer, 1..500 (default 2)")
     p.add_argument("--images", type=int, default=2, help="digits whose channels are traced, 1..100 (default 2)")
     p.add_argument("--build-dir", default="build/verify-lenet", help="simulator build folder")
+    p.add_argument("--interface", choices=("bare", "stream"), default="bare",
+                   help="stream: every output channel of each layer through the stream unit in the integration "
+                        "example (sim/integration/stream_layer_tb.v); --channels is then ignored (default bare)")
     p.add_argument("--seed", type=int, default=0, help="seed choosing the channels (default 0)")
     p.set_defaults(func=_hw_verify_lenet)
     for leaf in _leaves(parser):

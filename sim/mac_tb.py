@@ -32,7 +32,10 @@ async def mac_run(dut):
     bias = (stim["bias"] & ((1 << manifest["ports"]["bias"]) - 1)).tolist() if manifest["bias"] else None
 
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value, dut.valid.value, dut.clear.value, dut.a.value, dut.w.value = 1, 0, 0, 0, 0
+    low = manifest.get("reset", "sync-high").endswith("low")
+    reset = dut.rst_n if low else dut.rst
+    reset.value = 0 if low else 1
+    dut.valid.value, dut.clear.value, dut.a.value, dut.w.value = 0, 0, 0, 0
     if manifest["bias"]:
         dut.bias.value = 0
     inputs = {k: (stim[k] & 0xFF).tolist() for k in manifest.get("inputs", [])}  # an MX unit's scale codes
@@ -40,7 +43,7 @@ async def mac_run(dut):
         getattr(dut, k).value = 0
     for _ in range(2):
         await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    reset.value = 1 if low else 0
 
     # Inputs change at falling edges; each read follows the rising edge before it.
     a, w = pack_lanes(stim["a"], lane_bits["a"]), pack_lanes(stim["w"], lane_bits["w"])

@@ -15,7 +15,7 @@ def ice40_figures(verilog, top, workdir):
     workdir = Path(workdir)
     src = local_copy(verilog, workdir, "design.v").name if Path(verilog).parent.resolve() != workdir.resolve() \
         else Path(verilog).name
-    run(["yosys", "-q", "-p", f"read_verilog {src}; synth_ice40 -top {top} -json ice40.json; "
+    run(["yosys", "-q", "-p", f"read_verilog -sv {src}; synth_ice40 -top {top} -json ice40.json; "
          "tee -o ice40_stat.txt stat"], workdir, "yosys_ice40.log")
     stat = (workdir / "ice40_stat.txt").read_text()
     count = lambda cell: sum(int(n) for n in re.findall(rf"^\s+{cell}\S*\s+(\d+)$", stat, re.M))  # noqa: E731

@@ -27,8 +27,11 @@ def _num(pattern, text, cast=float):
     return cast(m.group(1)) if m else None
 
 
-def synthesize(verilog, top, liberty, workdir):
+def synthesize(verilog, top, liberty, workdir, *, blackbox=()):
     """Synthesize ``top`` from ``verilog`` with ``liberty``; returns figures and the netlist path.
+
+    ``blackbox``: modules kept as empty boxes, their area not counted (how the stream wrapper's own
+    control is measured apart from the unit inside it).
 
     Technology-free figures come from the generic gate netlist before mapping:
     ``stat -tech cmos`` (transistor estimate) and ``ltp -noff`` (logic depth in gates). The flow is ``FLOW``.
@@ -40,7 +43,7 @@ def synthesize(verilog, top, liberty, workdir):
     src = local_copy(verilog, workdir, "design.v").name if Path(verilog).parent.resolve() != workdir.resolve() \
         else Path(verilog).name
     script = "; ".join([
-        f"read_verilog {src}", f"synth -top {top} -flatten -noshare",
+        f"read_verilog -sv {src}", *[f"blackbox {b}" for b in blackbox], f"synth -top {top} -flatten -noshare",
         "tee -o generic_cmos.txt stat -tech cmos", "tee -o ltp.txt ltp -noff",
         f"dfflibmap -liberty {lib}", f"abc -liberty {lib} -script {_inline(ABC_SCRIPT)}", "opt_clean",
         f"tee -o mapped_stat.txt stat -liberty {lib}", "write_verilog -noattr netlist.v"])

@@ -23,11 +23,23 @@ def test_formats_reports_a_bad_spec_in_one_line():
 
 def test_hw_generate_and_fast_verify(tmp_path, capsys):
     assert main(["hw", "generate", "shift8w4", "--out", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mac_shift_dfp8f4_pow4em8em1nz_dfp8f4_acc32w_st0.json",
-                                                          "mac_shift_dfp8f4_pow4em8em1nz_dfp8f4_acc32w_st0.v"]
+    stem = "mac_shift_dfp8f4_pow4em8em1nz_dfp8f4_acc32w_st0"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{stem}.json", f"{stem}.svg", f"{stem}.v",
+                                                          f"{stem}.wave.json"]
     assert main(["hw", "verify", "minifloat8", "--fast", "--random", "300"]) == 0
     out = capsys.readouterr().out
     assert "Amaranth simulator: 300 vectors checked" in out and "PASS" in out
+
+
+def test_hw_generate_stream_from_flags_and_again_from_its_manifest(tmp_path, capsys):
+    assert main(["hw", "generate", "minifloat8", "--interface", "stream", "--reset", "async-low", "--lanes", "4",
+                 "--out", str(tmp_path / "a")]) == 0
+    (manifest,) = (tmp_path / "a").glob("*stream_asynclow.json")
+    assert main(["hw", "generate", str(manifest), "--out", str(tmp_path / "b"), "--no-diagram"]) == 0
+    v = manifest.with_suffix(".v")
+    assert (tmp_path / "b" / v.name).read_bytes() == v.read_bytes()
+    with pytest.raises(SystemExit, match=r"^ristretto hw verify: --amaranth checks the bare unit"):
+        main(["hw", "verify", "fixed8", "--interface", "stream", "--amaranth"])
 
 
 def test_hw_verify_reports_bad_requests_in_one_line():
