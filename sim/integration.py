@@ -9,7 +9,6 @@ with the network's exact-mode output code.
 """
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 
 from ..files import safe_name, write_text
 from ..hw.generate import generate
-from .runner import SimulatorMissing
+from .runner import require_icarus
 from .stimulus import pack_lanes
 
 __all__ = ["TOP", "run_layer", "verify_lenet_stream"]
@@ -45,9 +44,7 @@ def _beats(manifest, stim):
 def run_layer(trace, build_dir, *, stalls=(0.2, 0.4), seed=1, reset="sync-high", timeout=1800):
     """Run one ``LayerTrace`` through the stream unit in the integration top; return the verdict dict:
     ``passed``, ``results``, ``mismatches``, ``beats``, ``cycles`` and the first mismatch."""
-    for tool in ("iverilog", "vvp"):
-        if shutil.which(tool) is None:
-            raise SimulatorMissing(f"{tool} not found: install Icarus Verilog (Debian: apt-get install iverilog)")
+    require_icarus()
     build_dir = Path(build_dir)
     spec = {**trace.spec, "interface": "stream", "reset": reset}
     v_path, j_path = generate(spec, build_dir)

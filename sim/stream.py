@@ -7,17 +7,16 @@ result per packet, in order, and nothing more, whatever the stalls.
 """
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from ..datapath import config_from_dict
-from ..files import atomic_path, write_json, write_text
+from ..files import write_json, write_text
 from ..hw.emit import emit, port_table
 from ..hw.generate import build, generate, parse_spec
 from ..hw.stream import StreamMac
-from .runner import SimulationFailed, SimulatorMissing
+from .runner import require_icarus, run_cocotb
 from .stimulus import mac_stimulus
 
 __all__ = ["expected_results", "stream_stimulus", "verify_stream"]
@@ -81,11 +80,7 @@ def verify_stream(spec, build_dir, *, beats=2000, seed=0, stalls=(0.3, 0.5), sti
     SimulationFailed
         When the testbench wrote no results.
     """
-    for tool in ("iverilog", "vvp"):
-        if shutil.which(tool) is None:
-            raise SimulatorMissing(f"{tool} not found: install Icarus Verilog (Debian: apt-get install iverilog)")
-    from cocotb_tools.runner import get_runner
-
+    require_icarus()
     from ..hw.generate import load_spec
 
     spec = {**load_spec(spec), "interface": "stream"}
@@ -96,25 +91,8 @@ def verify_stream(spec, build_dir, *, beats=2000, seed=0, stalls=(0.3, 0.5), sti
         _mutant(spec, v_path, _credit)
     manifest = json.loads(j_path.read_text())
     stim = stimulus if stimulus is not None else stream_stimulus(cfg, beats=beats, seed=seed, bias=options["bias"])
-    stim_path, result_path = build_dir / "stimulus.npz", build_dir / "results.json"
-    with atomic_path(stim_path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **stim)
-    result_path.unlink(missing_ok=True)
-    runner = get_runner("icarus")
-    runner.build(sources=[v_path], hdl_toplevel=manifest["module"], build_dir=build_dir,
-                 timescale=("1ns", "1ps"), log_file=build_dir / "build.log")
-    try:
-        runner.test(hdl_toplevel=manifest["module"], test_module="ristretto.sim.stream_tb", build_dir=build_dir,
-                    test_dir=build_dir, log_file=build_dir / "sim.log",
-                    extra_env={"RISTRETTO_MANIFEST": str(j_path), "RISTRETTO_STIMULUS": str(stim_path),
-                               "RISTRETTO_RESULT": str(result_path),
-                               "RISTRETTO_STALLS": f"{stalls[0]},{stalls[1]},{seed}"})
-    except SystemExit:
-        pass
-    if not result_path.exists():
-        log = (build_dir / "sim.log").read_text()[-3000:] if (build_dir / "sim.log").exists() else ""
-        raise SimulationFailed(f"the stream testbench wrote no results (files in {build_dir}); log tail:\n{log}")
-    reads = json.loads(result_path.read_text())
+    reads = run_cocotb(v_path, j_path, stim, build_dir, test_module="ristretto.sim.stream_tb",
+                       result_name="results.json", extra_env={"RISTRETTO_STALLS": f"{stalls[0]},{stalls[1]},{seed}"})
     want = expected_results(config_from_dict(manifest["config"]), stim)
     got = reads["results"]
     bad = [i for i, (x, y) in enumerate(zip(want, got, strict=False)) if x != y]  # missing or extra: counted below
