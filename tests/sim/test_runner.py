@@ -93,3 +93,13 @@ def test_bias_preload_in_every_family(tmp_path):
         spec = dict(PRESETS[preset], bias=True, stages=1)
         result = verify(spec, tmp_path / preset, exhaustive=False, random_vectors=3000)
         assert result["passed"], (preset, result.get("first_mismatch"))
+
+
+@pytest.mark.parametrize("reset", ["sync-low", "async-high", "async-low"])
+def test_bare_units_with_every_reset_style(reset, tmp_path):
+    from ristretto.hw.generate import load_spec
+
+    for preset in ("fixed8", "mxfp8"):
+        spec = {**load_spec(preset), "reset": reset, "bias": True, "lanes": 4 if preset == "mxfp8" else 1}
+        r = verify(spec, tmp_path / preset, exhaustive=False, random_vectors=2000)
+        assert r["passed"], r
