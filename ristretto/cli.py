@@ -467,6 +467,10 @@ def _hw_prove(args):
     if r["proven"]:
         print(f"PROVEN {r['module']}: equal to its naive reference (hw/reference.py) for every input sequence "
               f"and every accumulator state; {r['engine']}, {r['seconds']:.2f} s")
+        opts = parse_spec(spec)[1]
+        if opts["interface"] != "bare" or opts["reset"] != "sync-high" or opts["initial_values"]:
+            print(f"  (the datapath is proven on the bare unit with the synchronous active-high reset, {r['module']}; "
+                  f"yours has the same datapath, reset {opts['reset']}, interface {opts['interface']})")
         return 0
     print(f"REFUTED {r['module']}: differs from its naive reference ({r['engine']}, {r['seconds']:.2f} s); "
           f"counterexample (inputs and outputs):\n{r['counterexample']}")

@@ -148,3 +148,4 @@ def test_hw_prove_of_a_stream_unit_proves_control_then_datapath(tmp_path, capsys
     assert main(["hw", "prove", "fixed8", "--interface", "stream", "--lanes", "4", "--build-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "(stream control): no result is ever dropped" in out and "equal to its naive reference" in out
+    assert "the datapath is proven on the bare unit with the synchronous active-high reset" in out
