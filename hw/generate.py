@@ -174,8 +174,10 @@ def timing(mac, options):
             f"per clock with a ready sink; {s['depth']} result slots, s_axis_tready low while all are taken or owed."]
 
 
-def generate(spec, out_dir):
+def generate(spec, out_dir, *, _credit=None):
     """Write ``<module>.v`` and the manifest ``<module>.json`` into ``out_dir``; return their paths.
+
+    ``_credit`` (tests only, stream units) builds the wrapper that owes that many results (``StreamMac``).
 
     The Verilog is reproducible (no source locations or absolute paths inside) and
     documented (``emit.header``); the manifest's ``spec`` regenerates it byte for byte.
@@ -186,7 +188,7 @@ def generate(spec, out_dir):
     name = module_name(mac, options)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    top = mac if options["interface"] == "bare" else StreamMac(mac)
+    top = mac if options["interface"] == "bare" else StreamMac(mac, _credit=_credit)
     table = port_table(mac, options["interface"], options["reset"])
     lines = timing(mac, options)
     text = emit(top, name, table, reset=options["reset"], initial_values=options["initial_values"])

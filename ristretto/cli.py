@@ -556,6 +556,8 @@ def _unit_flags(p):
 
 
 def _build_parser():
+    from .hw.generate import INTERFACES
+
     fmt = argparse.RawDescriptionHelpFormatter
     parser = _Parser(prog="ristretto", description=__doc__, formatter_class=fmt)
     parser.add_argument("--version", action="version", version=__version__)
@@ -767,7 +769,7 @@ def _build_parser():
                    help="whole output channels traced per layer, 1..500 (default 2)")
     p.add_argument("--images", type=int, default=2, help="digits whose channels are traced, 1..100 (default 2)")
     p.add_argument("--build-dir", default="build/verify-lenet", help="simulator build folder")
-    p.add_argument("--interface", choices=("bare", "stream"), default="bare",
+    p.add_argument("--interface", choices=INTERFACES, default="bare",
                    help="stream: every output channel of each layer through the stream unit in the integration "
                         "example (sim/integration/stream_layer_tb.v); --channels is then ignored (default bare)")
     p.add_argument("--seed", type=int, default=0, help="seed choosing the channels (default 0)")

@@ -17,7 +17,7 @@ import numpy as np
 from ..files import safe_name, write_text
 from ..hw.generate import generate
 from .runner import require_icarus
-from .stimulus import pack_lanes
+from .stimulus import pack_beats
 
 __all__ = ["TOP", "run_layer", "verify_lenet_stream"]
 
@@ -26,19 +26,10 @@ TOP = Path(__file__).with_name("integration") / "stream_layer_tb.v"
 
 def _beats(manifest, stim):
     """The ``s_axis_tdata`` word of every beat and each packet's last beat, from a layer trace's stimulus."""
-    n = len(stim["a"])
-    words, at = [0] * n, 0
-    for field in manifest["stream"]["fields"]:
-        name, bits = field["name"], field["bits"]
-        if name in ("a", "w"):
-            values = pack_lanes(stim[name], manifest["lane_bits"][name])
-        else:
-            values = (np.asarray(stim[name], np.int64) & ((1 << bits) - 1)).tolist()
-        words = [x | (v << at) for x, v in zip(words, values, strict=True)]
-        at += bits
-    last = np.zeros(n, np.int8)
+    fields = [(f["name"], f["bits"]) for f in manifest["stream"]["fields"]]
+    last = np.zeros(len(stim["a"]), np.int8)
     last[np.asarray(stim["ends"])] = 1
-    return words, last
+    return pack_beats(stim, fields, manifest["lane_bits"]), last
 
 
 def run_layer(trace, build_dir, *, stalls=(0.2, 0.4), seed=1, reset="sync-high", timeout=1800):

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-__all__ = ["EXHAUSTIVE_OPERAND_BITS", "coverage", "exhaustive_pairs", "long_accumulation", "mac_stimulus",
-           "mx_stimulus", "pack_lanes"]
+__all__ = ["EXHAUSTIVE_OPERAND_BITS", "beat_fields", "coverage", "exhaustive_pairs", "long_accumulation",
+           "mac_stimulus", "mx_stimulus", "pack_beats", "pack_lanes"]
 
 
 def _float32_pool(rng, n):
@@ -41,6 +41,22 @@ def pack_lanes(codes, bits):
     for i, col in enumerate((codes & mask).T.tolist()):
         out = [o | (c << (i * bits)) for o, c in zip(out, col, strict=True)]
     return out
+
+
+def beat_fields(stim, fields, lane_bits):
+    """``{name: [port value per beat]}`` of a stream unit's input fields (``[(name, bits)]``, the manifest's
+    ``stream.fields``): ``a`` and ``w`` lane-packed (``lane_bits`` per lane), the others as unsigned codes."""
+    return {name: pack_lanes(stim[name], lane_bits[name]) if name in ("a", "w") else
+            (np.asarray(stim[name], np.int64) & ((1 << bits) - 1)).tolist() for name, bits in fields}
+
+
+def pack_beats(stim, fields, lane_bits):
+    """The ``s_axis_tdata`` word of every beat: the fields of ``beat_fields`` least significant first."""
+    values, words, at = beat_fields(stim, fields, lane_bits), [0] * len(stim["a"]), 0
+    for name, bits in fields:
+        words = [x | (v << at) for x, v in zip(words, values[name], strict=True)]
+        at += bits
+    return words
 
 
 def _lanes(cfg):

@@ -12,10 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ..datapath import config_from_dict
-from ..files import write_json, write_text
-from ..hw.emit import emit, port_table
-from ..hw.generate import build, generate, parse_spec
-from ..hw.stream import StreamMac
+from ..files import write_json
+from ..hw.generate import generate, parse_spec
 from .runner import require_icarus, run_cocotb
 from .stimulus import mac_stimulus
 
@@ -56,14 +54,6 @@ def expected_results(cfg, stim):
     return (out & ((1 << bits) - 1)).tolist()
 
 
-def _mutant(spec, v_path, credit):
-    """Overwrite the generated Verilog with a wrapper that owes ``credit`` results (tests: a known-bad unit)."""
-    _, options = parse_spec(spec)
-    mac = build(spec)
-    table = port_table(mac, "stream", options["reset"])
-    write_text(v_path, emit(StreamMac(mac, _credit=credit), v_path.stem, table, reset=options["reset"]))
-
-
 def verify_stream(spec, build_dir, *, beats=2000, seed=0, stalls=(0.3, 0.5), stimulus=None, _credit=None):
     """Generate the stream unit of ``spec`` (its ``interface`` forced to ``stream``), send packets through
     cocotbext-axi with the source holding back a beat with probability ``stalls[0]`` and the sink not ready
@@ -86,9 +76,7 @@ def verify_stream(spec, build_dir, *, beats=2000, seed=0, stalls=(0.3, 0.5), sti
     spec = {**load_spec(spec), "interface": "stream"}
     cfg, options = parse_spec(spec)
     build_dir = Path(build_dir).resolve()
-    v_path, j_path = generate(spec, build_dir)
-    if _credit is not None:
-        _mutant(spec, v_path, _credit)
+    v_path, j_path = generate(spec, build_dir, _credit=_credit)
     manifest = json.loads(j_path.read_text())
     stim = stimulus if stimulus is not None else stream_stimulus(cfg, beats=beats, seed=seed, bias=options["bias"])
     reads = run_cocotb(v_path, j_path, stim, build_dir, test_module="ristretto.sim.stream_tb",

@@ -19,7 +19,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
-from ristretto.sim.stimulus import pack_lanes
+from ristretto.sim.stimulus import pack_beats
 
 from ristretto.files import write_json
 
@@ -35,14 +35,8 @@ async def stream_run(dut):
         manifest = json.load(f)
     stim = dict(np.load(os.environ["RISTRETTO_STIMULUS"]))
     p_in, p_out, seed = os.environ.get("RISTRETTO_STALLS", "0,0,0").split(",")
-    lane_bits = manifest["lane_bits"]
-    beats, at = [0] * len(stim["last"]), 0
-    for field in manifest["stream"]["fields"]:
-        name, bits = field["name"], field["bits"]
-        values = pack_lanes(stim[name], lane_bits[name]) if name in ("a", "w") else \
-            (np.asarray(stim[name], np.int64) & ((1 << bits) - 1)).tolist()
-        beats = [b | (v << at) for b, v in zip(beats, values, strict=True)]
-        at += bits
+    fields = [(f["name"], f["bits"]) for f in manifest["stream"]["fields"]]
+    beats = pack_beats(stim, fields, manifest["lane_bits"])
 
     low = manifest["reset"].endswith("low")
     reset = dut.rst_n if low else dut.rst

@@ -11,27 +11,19 @@ stimulus generator with a fixed seed: the file is the same on every run.
 
 import json
 
-import numpy as np
 from amaranth.sim import Simulator
 
 from ..files import write_text
 from ..hw.generate import build, parse_spec
 from ..hw.stream import StreamMac, input_fields
-from .stimulus import mac_stimulus, pack_lanes
+from .stimulus import beat_fields, mac_stimulus
 
 __all__ = ["timing_diagram", "write_timing_diagram"]
 
 
 def _beats(mac, n, seed=3):
-    cfg = mac.config
-    stim = mac_stimulus(cfg, exhaustive=False, random_vectors=n, seed=seed, bias=mac.has_bias)
-    values = {}
-    for name, bits in input_fields(mac):
-        if name in ("a", "w"):
-            values[name] = pack_lanes(stim[name], mac.lane_shapes[name].width)
-        else:
-            values[name] = (np.asarray(stim[name], np.int64) & ((1 << bits) - 1)).tolist()
-    return values
+    stim = mac_stimulus(mac.config, exhaustive=False, random_vectors=n, seed=seed, bias=mac.has_bias)
+    return beat_fields(stim, input_fields(mac), {k: v.width for k, v in mac.lane_shapes.items()})
 
 
 def _label(v):

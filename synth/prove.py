@@ -205,21 +205,12 @@ def prove_stream(spec, workdir, *, timeout=600, _credit=None):
     ``_credit`` (tests) builds the wrapper that owes more results than its queue holds: refuted.
     Returns a ``ProofResult`` (``counterexample``: the failing trace from reset).
     """
-    from ..hw.emit import emit, port_table
-    from ..hw.generate import build
-    from ..hw.stream import StreamMac
-
     require("yosys")
     spec = {**load_spec(spec), "interface": "stream"}
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    v_path, j_path = generate(spec, workdir)
+    v_path, j_path = generate(spec, workdir, _credit=_credit)
     manifest = json.loads(j_path.read_text())
-    if _credit is not None:
-        _, options = parse_spec(spec)
-        mac = build(spec)
-        write_text(v_path, emit(StreamMac(mac, _credit=_credit), manifest["module"],
-                                port_table(mac, "stream", options["reset"]), reset=options["reset"]))
     write_text(workdir / "stream_check.v", _stream_harness(manifest))
     # the unit inside is cut (its outputs free, ``cutpoint``): the control is proven for any datapath, and the
     # solver never sees a float32 adder
